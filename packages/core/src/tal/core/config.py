@@ -134,7 +134,7 @@ def _union_for(kind: str, registry: Registry, cache: dict[type, type], depth: in
     resolved = tuple(_materialize(c, registry, cache, depth + 1) for c in classes)
     if len(resolved) == 1:
         return resolved[0]
-    return Annotated[Union[resolved], Field(discriminator="name")]  # noqa: UP007
+    return Annotated[Union[resolved], Field(discriminator="name")]
 
 
 def _resolve(annotation: Any, registry: Registry, cache: dict[type, type], depth: int) -> Any:
@@ -144,7 +144,7 @@ def _resolve(annotation: Any, registry: Registry, cache: dict[type, type], depth
     origin = typing.get_origin(annotation)
     if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
         args = tuple(_resolve(a, registry, cache, depth) for a in typing.get_args(annotation))
-        return Union[args]  # noqa: UP007
+        return Union[args]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _materialize(annotation, registry, cache, depth + 1)
     return annotation

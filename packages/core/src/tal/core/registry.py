@@ -176,7 +176,9 @@ class Registry:
 def _check_config_name(kind: str, name: str, config: type) -> None:
     fields = getattr(config, "model_fields", None)
     if fields is None or "name" not in fields:
-        raise PluginError(f"{kind[:-1]} {name!r}: config {config.__name__} must be a pydantic model with a `name` field")
+        raise PluginError(
+            f"{kind[:-1]} {name!r}: config {config.__name__} must be a pydantic model with a `name` field"
+        )
     default = fields["name"].default
     if default != name:
         raise PluginError(
