@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from tal.core.errors import ConfigError
 
@@ -130,11 +130,23 @@ def _ref_of(annotation: Any) -> ComponentRef | None:
 def _union_for(kind: str, registry: Registry, cache: dict[type, type], depth: int) -> Any:
     classes = [c.config for c in registry.components(kind) if c.config is not None]
     if not classes:
-        raise ConfigError(f"no {kind} are registered (see `tal plugins`)")
+        return _nothing_registered(kind)
     resolved = tuple(_materialize(c, registry, cache, depth + 1) for c in classes)
     if len(resolved) == 1:
         return resolved[0]
     return Annotated[Union[resolved], Field(discriminator="name")]
+
+
+def _nothing_registered(kind: str) -> type[BaseModel]:
+    """A config type that rejects any value: no component of ``kind`` is installed."""
+
+    def reject(cls: type, value: Any) -> Any:
+        raise ValueError(f"no {kind} are registered (see `tal plugins`)")
+
+    return create_model(
+        f"No{kind.capitalize()}Registered",
+        __validators__={"reject": model_validator(mode="before")(reject)},
+    )
 
 
 def _resolve(annotation: Any, registry: Registry, cache: dict[type, type], depth: int) -> Any:
@@ -161,7 +173,12 @@ def _materialize(cls: type[BaseModel], registry: Registry, cache: dict[type, typ
         ann = hints.get(fname, finfo.annotation)
         new = _resolve(ann, registry, cache, depth)
         if new is not ann:
-            overrides[fname] = (new, finfo)
+            keep = {"description": finfo.description}
+            if finfo.default_factory is not None:
+                keep["default_factory"] = finfo.default_factory
+            elif not finfo.is_required():
+                keep["default"] = finfo.default
+            overrides[fname] = (new, Field(**keep))
     if not overrides:
         cache[cls] = cls
         return cls
