@@ -1,0 +1,256 @@
+"""Pydantic config of the ActionFormer model and a reader for the official release's YAML files.
+
+Field names and defaults mirror the release's ``model`` section (plus the ``input_dim``,
+``num_classes``, ``max_seq_len``, ``train_cfg`` and ``test_cfg`` it copies in), so a release config
+maps onto :class:`ActionFormerConfig` one to one (see :func:`load_official_config`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tal.core.config import ComponentConfig
+
+AttnImplName = Literal["blocked_sdpa", "band_mask"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ActionFormerTrainCfg(_Strict):
+    """Training-time settings (the release's ``train_cfg``)."""
+
+    center_sample: Literal["radius", "none"] = "radius"
+    center_sample_radius: float = Field(1.5, gt=0)
+    loss_weight: float = 1.0  # <= 0: balance the regression loss automatically
+    cls_prior_prob: float = Field(0.01, ge=0, lt=1)
+    init_loss_norm: float = Field(2000.0, gt=0)
+    clip_grad_l2norm: float = -1.0  # read by the trainer, not the model
+    head_empty_cls: list[int] = Field(default_factory=list)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    droppath: float = Field(0.1, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+class ActionFormerTestCfg(_Strict):
+    """Inference settings (the release's ``test_cfg``)."""
+
+    pre_nms_thresh: float = 0.001
+    pre_nms_topk: int = Field(5000, ge=1)
+    iou_threshold: float = 0.1
+    min_score: float = 0.01
+    max_seg_num: int = Field(1000, ge=1)
+    nms_method: Literal["soft", "hard", "none"] = "soft"
+    nms_sigma: float = 0.5
+    duration_thresh: float = 0.05
+    multiclass_nms: bool = True
+    ext_score_file: str | None = None  # score fusion happens outside the model (release eval script)
+    voting_thresh: float = 0.75
+
+
+DEFAULT_REGRESSION_RANGE: list[tuple[float, float]] = [
+    (0, 4),
+    (4, 8),
+    (8, 16),
+    (16, 32),
+    (32, 64),
+    (64, 10000),
+]
+
+
+class ActionFormerConfig(ComponentConfig):
+    """ActionFormer (``LocPointTransformer``) model config with the release defaults.
+
+    ``attn_impl`` is ours (not in the release): the local-attention kernel, ``"blocked_sdpa"``
+    (fast, default) or ``"band_mask"`` (explicit band-mask reference); both compute the same thing.
+    """
+
+    name: Literal["actionformer"] = "actionformer"
+    backbone_type: Literal["convTransformer"] = "convTransformer"
+    fpn_type: Literal["identity"] = "identity"
+    backbone_arch: tuple[int, int, int] = (2, 2, 5)
+    scale_factor: int = Field(2, ge=2)
+    regression_range: list[tuple[float, float]] = Field(default_factory=lambda: list(DEFAULT_REGRESSION_RANGE))
+    n_head: int = Field(4, ge=1)
+    n_mha_win_size: int | list[int] = -1
+    embd_kernel_size: int = 3
+    embd_dim: int | list[int] = 512
+    embd_with_ln: bool = True
+    fpn_dim: int = 512
+    fpn_with_ln: bool = True
+    fpn_start_level: int = Field(0, ge=0)
+    head_dim: int = 512
+    head_kernel_size: int = 3
+    head_num_layers: int = Field(3, ge=1)
+    head_with_ln: bool = True
+    max_buffer_len_factor: float = Field(6.0, gt=0)
+    use_abs_pe: bool = False
+    use_rel_pe: bool = False
+    input_dim: int | list[int] = 2304
+    num_classes: int = Field(97, ge=1)
+    max_seq_len: int = Field(2304, ge=1)
+    train_cfg: ActionFormerTrainCfg = Field(default_factory=ActionFormerTrainCfg)
+    test_cfg: ActionFormerTestCfg = Field(default_factory=ActionFormerTestCfg)
+    attn_impl: AttnImplName = "blocked_sdpa"
+
+    @property
+    def fpn_strides(self) -> list[int]:
+        """Stride (in input steps) of each pyramid level the heads see."""
+        return [self.scale_factor**i for i in range(self.fpn_start_level, self.backbone_arch[2] + 1)]
+
+    @property
+    def mha_win_sizes(self) -> list[int]:
+        """Attention window of each backbone level (stem, then every branch block)."""
+        n = 1 + self.backbone_arch[2]
+        w = self.n_mha_win_size
+        return [w] * n if isinstance(w, int) else list(w)
+
+    @property
+    def max_div_factor(self) -> int:
+        """Inputs longer than ``max_seq_len`` are padded at inference to a multiple of this."""
+        strides = [self.scale_factor**i for i in range(self.backbone_arch[2] + 1)]
+        return max(s * (w // 2) * 2 if w > 1 else s for s, w in zip(strides, self.mha_win_sizes, strict=True))
+
+    @property
+    def total_embd_dim(self) -> int:
+        return self.embd_dim if isinstance(self.embd_dim, int) else sum(self.embd_dim)
+
+    @model_validator(mode="after")
+    def _check(self) -> ActionFormerConfig:
+        n_levels = self.backbone_arch[2] + 1
+        if isinstance(self.n_mha_win_size, list) and len(self.n_mha_win_size) != n_levels:
+            raise ValueError(f"n_mha_win_size has {len(self.n_mha_win_size)} entries, needs 1 + backbone_arch[2]")
+        if self.fpn_start_level >= n_levels:
+            raise ValueError(f"fpn_start_level {self.fpn_start_level} >= number of levels {n_levels}")
+        if len(self.regression_range) != len(self.fpn_strides):
+            raise ValueError(
+                f"regression_range has {len(self.regression_range)} entries for {len(self.fpn_strides)} levels"
+            )
+        strides = [self.scale_factor**i for i in range(n_levels)]
+        for s, w in zip(strides, self.mha_win_sizes, strict=True):
+            div = s * (w // 2) * 2 if w > 1 else s
+            if self.max_seq_len % div != 0:
+                raise ValueError(f"max_seq_len {self.max_seq_len} is not divisible by stride x window {div}")
+        if isinstance(self.input_dim, list) != isinstance(self.embd_dim, list):
+            raise ValueError("input_dim and embd_dim must both be ints or both lists (one entry per feature stream)")
+        if self.fpn_type == "identity" and self.total_embd_dim != self.fpn_dim:
+            raise ValueError(f"the identity neck needs fpn_dim == embd_dim, got {self.fpn_dim} vs {self.embd_dim}")
+        if self.total_embd_dim % self.n_head != 0:
+            raise ValueError(f"embd_dim {self.total_embd_dim} is not divisible by n_head {self.n_head}")
+        if any(not 0 <= c < self.num_classes for c in self.train_cfg.head_empty_cls):
+            raise ValueError(f"head_empty_cls {self.train_cfg.head_empty_cls} out of range for {self.num_classes}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Release YAML files
+# ---------------------------------------------------------------------------------------------
+#: The release's default configuration (``libs/core/config.py``) that its YAML files are merged over.
+RELEASE_DEFAULTS: dict[str, Any] = {
+    "init_rand_seed": 1234567891,
+    "dataset_name": "epic",
+    "devices": ["cuda:0"],
+    "train_split": ["training"],
+    "val_split": ["validation"],
+    "model_name": "LocPointTransformer",
+    "dataset": {
+        "feat_stride": 16,
+        "num_frames": 32,
+        "default_fps": None,
+        "input_dim": 2304,
+        "num_classes": 97,
+        "downsample_rate": 1,
+        "max_seq_len": 2304,
+        "trunc_thresh": 0.5,
+        "crop_ratio": None,
+        "force_upsampling": False,
+    },
+    "loader": {"batch_size": 8, "num_workers": 4},
+    "model": {
+        "backbone_type": "convTransformer",
+        "fpn_type": "identity",
+        "backbone_arch": [2, 2, 5],
+        "scale_factor": 2,
+        "regression_range": [list(r) for r in DEFAULT_REGRESSION_RANGE],
+        "n_head": 4,
+        "n_mha_win_size": -1,
+        "embd_kernel_size": 3,
+        "embd_dim": 512,
+        "embd_with_ln": True,
+        "fpn_dim": 512,
+        "fpn_with_ln": True,
+        "fpn_start_level": 0,
+        "head_dim": 512,
+        "head_kernel_size": 3,
+        "head_num_layers": 3,
+        "head_with_ln": True,
+        "max_buffer_len_factor": 6.0,
+        "use_abs_pe": False,
+        "use_rel_pe": False,
+    },
+    "train_cfg": ActionFormerTrainCfg().model_dump(),
+    "test_cfg": ActionFormerTestCfg().model_dump(),
+    "opt": {
+        "type": "AdamW",
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "learning_rate": 1e-3,
+        "epochs": 30,
+        "warmup": True,
+        "warmup_epochs": 5,
+        "schedule_type": "cosine",
+        "schedule_steps": [],
+        "schedule_gamma": 0.1,
+    },
+}
+
+
+def _merge_defaults(defaults: Mapping[str, Any], cfg: dict[str, Any], path: str = "") -> None:
+    """Fill ``cfg`` in place from ``defaults``: keys the file sets win, missing keys take the default."""
+    for key, default in defaults.items():
+        if key not in cfg:
+            cfg[key] = copy.deepcopy(default)
+        elif isinstance(default, Mapping):
+            if not isinstance(cfg[key], Mapping):
+                raise ValueError(f"release config: {path}{key} must be a mapping, got {cfg[key]!r}")
+            _merge_defaults(default, cfg[key], f"{path}{key}.")
+
+
+def official_config_dict(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A release config (YAML path or already-parsed mapping) merged over :data:`RELEASE_DEFAULTS`.
+
+    As in the release, ``model.input_dim``, ``model.num_classes`` and ``model.max_seq_len`` are then
+    copied from ``dataset`` and ``model.train_cfg`` / ``model.test_cfg`` from the top-level sections.
+    """
+    if isinstance(source, Mapping):
+        cfg = copy.deepcopy(dict(source))
+    else:
+        with open(source, encoding="utf-8") as fh:
+            cfg = yaml.safe_load(fh) or {}
+    if not isinstance(cfg, dict):
+        raise ValueError(f"release config must be a mapping at top level, got {type(cfg).__name__}")
+    _merge_defaults(RELEASE_DEFAULTS, cfg)
+    model = cfg["model"]
+    for key in ("input_dim", "num_classes", "max_seq_len"):
+        model[key] = cfg["dataset"][key]
+    model["train_cfg"] = cfg["train_cfg"]
+    model["test_cfg"] = cfg["test_cfg"]
+    return cfg
+
+
+def load_official_config(source: str | Path | Mapping[str, Any], **overrides: Any) -> ActionFormerConfig:
+    """Read a release YAML (``configs/*.yaml``, their keys as-is) into an :class:`ActionFormerConfig`.
+
+    ``overrides`` set fields of ours that the release lacks (e.g. ``attn_impl``).
+    """
+    cfg = official_config_dict(source)
+    if cfg.get("model_name") != "LocPointTransformer":
+        raise ValueError(f"release config: model_name {cfg.get('model_name')!r} is not 'LocPointTransformer'")
+    return ActionFormerConfig(**copy.deepcopy(cfg["model"]), **overrides)
