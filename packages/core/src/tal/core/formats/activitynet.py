@@ -290,12 +290,12 @@ def parse_annotations(
             torch.tensor([a.segment for a in anns], dtype=torch.float64).reshape(-1, 2),
             torch.tensor([label_to_id[a.label] for a in anns], dtype=torch.int64),
         )
-        frames = None
+        frame_segs: torch.Tensor | None = None
         if any(a.frames is not None for a in anns):
             nan = (float("nan"), float("nan"))
-            frames = torch.tensor([a.frames or nan for a in anns], dtype=torch.float64).reshape(-1, 2)
+            frame_segs = torch.tensor([a.frames or nan for a in anns], dtype=torch.float64).reshape(-1, 2)
         extra = {k: v for k, v in video.items() if k not in _VIDEO_KEYS}
-        videos[vid] = VideoAnnotation(vid, subset, segs, duration, fps, frames, ignored, extra)
+        videos[vid] = VideoAnnotation(vid, subset, segs, duration, fps, frame_segs, ignored, extra)
 
     extra = {k: v for k, v in root.items() if k not in ("database", "version")}
     return AnnotationSet(videos, {i: n for n, i in label_to_id.items()}, root.get("version"), extra, src)

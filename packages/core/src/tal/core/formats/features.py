@@ -43,6 +43,10 @@ def _pick(path: Path, arrays: Mapping[str, Any], key: str | None, kind: str) -> 
 
 
 def _load_numpy(path: Path, key: str | None) -> Any:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise DataFormatError(path, "not a NumPy .npy/.npz file (it does not start with the NumPy or zip magic bytes)")
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -97,7 +101,7 @@ def check_features(
 
     Checks: 2-D, numeric (integer or float, not bool/complex), ``T > 0`` and ``C > 0``, the channel
     count if ``expected_channels`` is given, and that every value is finite in float32 (the error
-    gives the first bad index in the file's own layout).
+    gives the earliest bad time step, and its index in the file's own layout).
     """
     _check_layout(layout)
     if isinstance(data, torch.Tensor):
@@ -125,11 +129,14 @@ def check_features(
             path,
             f"expected {expected_channels} channels, got {chans} (shape {tuple(arr.shape)}, layout {layout}){hint}",
         )
-    disk = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        disk = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     finite = torch.isfinite(disk)
     if not bool(finite.all()):
-        i, j = (int(x) for x in (~finite).nonzero()[0])
-        t_idx, c_idx = (i, j) if layout == "TC" else (j, i)
+        bad_ct = ~(finite.t() if layout == "TC" else finite)  # (C, T)
+        t_idx = int(bad_ct.any(dim=0).nonzero()[0])
+        c_idx = int(bad_ct[:, t_idx].nonzero()[0])
+        i, j = (t_idx, c_idx) if layout == "TC" else (c_idx, t_idx)
         orig = arr[i, j]
         what = f"value {orig!r} overflows float32" if np.isfinite(orig) else f"non-finite value {float(orig)}"
         raise DataFormatError(path, f"{what} at index ({i}, {j}) (time step {t_idx}, channel {c_idx})")
@@ -175,7 +182,8 @@ def write_features(path: PathLike, features: Any, *, layout: FeatureLayout = "TC
         if ext == ".npy":
             np.save(f, disk.numpy())
         elif ext == ".npz":
-            np.savez(f, **{key: disk.numpy()})
+            arrays: dict[str, Any] = {key: disk.numpy()}
+            np.savez(f, **arrays)
         else:
             torch.save(disk, f)
 
