@@ -107,7 +107,8 @@ class SyntheticSegmentation:
         feats = cfg.separation * pattern + cfg.noise * rng.normal(size=(length, cfg.input_dim))
         run_labels = labels[starts]
         keep = run_labels != 0
-        segments = Segments(np.stack([starts[keep], ends[keep]], axis=1).astype(np.float64) / cfg.fps, run_labels[keep])
+        bounds = np.stack([starts[keep], ends[keep]], axis=1).astype(np.float64) / cfg.fps
+        segments = Segments(torch.from_numpy(bounds), torch.from_numpy(run_labels[keep]))
         return VideoRecord(
             video_id=f"synthetic_{index:04d}",
             features=torch.from_numpy(feats.T.astype(np.float32)).contiguous(),
