@@ -153,7 +153,7 @@ class Trainer:
 
     # -- data ---------------------------------------------------------------------------------
     def _make_train_loader(self, dataset: Any) -> DataLoader:
-        sampler = DistributedSampler(
+        sampler: DistributedSampler[Any] = DistributedSampler(
             dataset,
             num_replicas=self.dist.world_size,
             rank=self.dist.rank,
