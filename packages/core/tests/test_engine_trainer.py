@@ -15,7 +15,9 @@ from tal.core.baselines import FrameMLP
 from tal.core.config import TrainConfig
 from tal.core.engine import Trainer, load_checkpoint
 from tal.core.engine.logging import CSVLogger, flatten_metrics, progress_enabled
+from tal.core.engine.trainer import move_to
 from tal.core.errors import ConfigError
+from tal.core.types import Segments
 
 
 def make_model(seed: int = 0, dropout: float = 0.0) -> FrameMLP:
@@ -286,3 +288,15 @@ def test_forced_progress_bar_renders(tmp_path: Path, capsys: pytest.CaptureFixtu
     trainer.fit()
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "loss=" in err
+
+
+def test_move_to_handles_containers_and_leaves_records_alone() -> None:
+    seg = Segments(torch.zeros(1, 2), torch.zeros(1, dtype=torch.int64), torch.ones(1))
+    batch = {"x": torch.ones(2, dtype=torch.bfloat16), "l": [torch.zeros(1)], "t": (seg,), "ids": ["a"]}
+    moved = move_to(batch, "cpu")
+    assert moved["x"].dtype == torch.bfloat16 and moved["t"][0] is seg and moved["ids"] == ["a"]
+    preds = move_to(
+        [{"scores": torch.ones(1, dtype=torch.bfloat16)}, seg], "cpu", upcast_half=True, dataclasses_too=True
+    )
+    assert preds[0]["scores"].dtype == torch.float32
+    assert preds[1] is not seg and torch.equal(preds[1].scores, seg.scores)

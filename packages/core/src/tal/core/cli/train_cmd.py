@@ -90,7 +90,7 @@ def print_metrics(metrics: dict[str, Any], title: str, as_json: bool = False) ->
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title) + 4)
     table.add_column("metric")
     table.add_column("value", justify="right")
     flat = flatten_metrics(metrics)

@@ -51,9 +51,11 @@ METRICS_CSV = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
 
 
-def move_to(obj: Any, device: torch.device | str, upcast_half: bool = False) -> Any:
-    """Move the tensors inside ``obj`` (dicts, lists, tuples, dataclasses) to ``device``.
+def move_to(obj: Any, device: torch.device | str, upcast_half: bool = False, dataclasses_too: bool = False) -> Any:
+    """Move the tensors inside ``obj`` (nested dicts, lists and tuples) to ``device``.
 
+    Other objects pass through unchanged (models move what they need from e.g. ``Segments`` or
+    ``VideoRecord``), unless ``dataclasses_too``, which rebuilds dataclass instances with moved fields.
     With ``upcast_half`` bfloat16/float16 tensors become float32 (for predictions made under AMP).
     """
     if isinstance(obj, torch.Tensor):
@@ -61,15 +63,17 @@ def move_to(obj: Any, device: torch.device | str, upcast_half: bool = False) -> 
             obj = obj.float()
         return obj.to(device, non_blocking=True)
     if isinstance(obj, Mapping):
-        return {k: move_to(v, device, upcast_half) for k, v in obj.items()}
+        return {k: move_to(v, device, upcast_half, dataclasses_too) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [move_to(v, device, upcast_half) for v in obj]
+        return [move_to(v, device, upcast_half, dataclasses_too) for v in obj]
     if isinstance(obj, tuple):
-        items = [move_to(v, device, upcast_half) for v in obj]
+        items = [move_to(v, device, upcast_half, dataclasses_too) for v in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    if dataclasses_too and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         changes = {
-            f.name: move_to(getattr(obj, f.name), device, upcast_half) for f in dataclasses.fields(obj) if f.init
+            f.name: move_to(getattr(obj, f.name), device, upcast_half, dataclasses_too)
+            for f in dataclasses.fields(obj)
+            if f.init
         }
         return dataclasses.replace(obj, **changes)
     return obj
@@ -255,7 +259,7 @@ class Trainer:
         return completed % self.config.eval_every == 0 or completed == self.config.epochs
 
     def _update_best(self, flat: dict[str, float]) -> bool:
-        name = self.best["metric"] or self.config.best_metric or next(iter(flat), None)
+        name = self.config.best_metric or self.best["metric"] or next(iter(flat), None)
         if name is None:
             return False
         if name not in flat:
@@ -348,7 +352,7 @@ class Trainer:
                         )
                     with self._autocast():
                         predictions = model(move_to(batch, self.device))
-                    predictions = move_to(predictions, "cpu", upcast_half=True)
+                    predictions = move_to(predictions, "cpu", upcast_half=True, dataclasses_too=True)
                     metric.update(predictions, batch["targets"], batch["video_ids"])
                     bar.update(1)
         finally:
@@ -417,6 +421,8 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         self.global_step = int(ckpt["global_step"])
         best = ckpt.get("best") or {}
+        if self.config.best_metric is not None and best.get("metric") not in (None, self.config.best_metric):
+            best = {}  # tracking a different metric now: start over
         self.best = {
             "metric": best.get("metric", self.config.best_metric),
             "value": best.get("value"),
