@@ -300,3 +300,35 @@ def test_move_to_handles_containers_and_leaves_records_alone() -> None:
     )
     assert preds[0]["scores"].dtype == torch.float32
     assert preds[1] is not seg and torch.equal(preds[1].scores, seg.scores)
+
+
+def test_metric_is_told_the_dataset_classes(tmp_path: Path) -> None:
+    class Named(ToySegDataset):
+        class_names = ("background", "cut", "stir")
+
+    class NeedsNames(FrameAccuracy):
+        names: list[str] | None = None
+
+        def set_class_names(self, names: list[str]) -> None:
+            self.names = names
+
+        def update(self, *args: Any) -> None:
+            assert self.names is not None, "set_class_names must come before the first update"
+            super().update(*args)
+
+    metric = NeedsNames()
+    Trainer(make_model(), config=config(), output_dir=tmp_path).evaluate(Named(2), metric)
+    assert metric.names == ["background", "cut", "stir"]
+
+
+def test_resume_keeps_best_unless_best_metric_changes(tmp_path: Path) -> None:
+    data = (ToySegDataset(4), ToySegDataset(2, seed=1))
+    first = Trainer(make_model(), *data, FrameAccuracy(), config(epochs=1, best_metric="acc"), tmp_path)
+    first.fit()
+    saved = dict(first.best)
+    same = Trainer(make_model(), *data, FrameAccuracy(), config(epochs=1, best_metric="acc"), tmp_path)
+    same.resume(tmp_path / "last.pt")
+    assert same.best == saved and saved["epoch"] == 1
+    other = Trainer(make_model(), *data, FrameAccuracy(), config(epochs=1, best_metric="correct"), tmp_path)
+    other.resume(tmp_path / "last.pt")
+    assert other.best == {"metric": "correct", "value": None, "epoch": None}

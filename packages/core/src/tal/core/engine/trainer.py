@@ -333,7 +333,11 @@ class Trainer:
     def evaluate(self, dataset: Any = None, metric: Any = None) -> dict[str, Any]:
         """Predict every video of ``dataset`` (default ``val_set``) and score with ``metric`` (default
         ``self.metric``); under DDP each rank predicts a shard and the metric is combined across ranks.
-        Every rank returns the same result."""
+        Every rank returns the same result.
+
+        If the dataset has ``class_names`` and the metric a ``set_class_names(names)`` method, the
+        metric is told the dataset's classes first (e.g. to resolve background classes by name).
+        """
         dataset = dataset if dataset is not None else self.val_set
         metric = metric if metric is not None else self.metric
         if dataset is None or metric is None:
@@ -341,6 +345,9 @@ class Trainer:
         model = self.eval_model()
         was_training = model.training
         model.eval()
+        class_names = getattr(dataset, "class_names", None)
+        if class_names is not None and callable(getattr(metric, "set_class_names", None)):
+            metric.set_class_names(list(class_names))
         metric.reset()
         loader = self._make_eval_loader(dataset)
         try:
