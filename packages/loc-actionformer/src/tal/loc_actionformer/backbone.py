@@ -54,7 +54,9 @@ class ConvTransformerBackbone(nn.Module):
             if not isinstance(n_embd, Sequence) or len(n_embd) != len(n_in):
                 raise ValueError("a list input_dim needs a list embd_dim of the same length")
             self.split_in = list(n_in)
-            self.proj = nn.ModuleList([MaskedConv1D(c0, c1, 1) for c0, c1 in zip(n_in, n_embd, strict=True)])
+            self.proj: nn.ModuleList | None = nn.ModuleList(
+                [MaskedConv1D(c0, c1, 1) for c0, c1 in zip(n_in, n_embd, strict=True)]
+            )
             n_in = n_embd = sum(n_embd)
         else:
             self.proj = None
@@ -101,7 +103,7 @@ class ConvTransformerBackbone(nn.Module):
             x, mask = conv(x, mask)
             x = self.relu(norm(x))
         if self.use_abs_pe:
-            pe = self.pos_embd
+            pe = self.get_buffer("pos_embd")
             if self.training:
                 if t > self.max_len:
                     raise ValueError(f"sequence length {t} exceeds max_len {self.max_len} of the position embedding")

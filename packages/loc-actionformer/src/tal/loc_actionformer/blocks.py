@@ -40,7 +40,7 @@ class MaskedConv1D(nn.Module):
             raise ValueError(f"MaskedConv1D needs an odd kernel and padding=kernel//2, got {kernel_size}, {padding}")
         self.stride = stride
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
-        if bias:
+        if self.conv.bias is not None:
             nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
