@@ -146,8 +146,7 @@ def _iou(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray) -> np.n
     inter = np.minimum(pe, ge)
     inter -= np.maximum(ps, gs)
     np.clip(inter, 0, None, out=inter)
-    union = ge - gs
-    union += pe - ps
+    union = (ge - gs) + (pe - ps)
     union -= inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.divide(inter, union, out=inter)
@@ -448,8 +447,10 @@ def _resolve_bucket(
     # Unresolved (prediction, threshold) pairs with some passing instance, sorted by
     # (group, threshold, prediction); the others are false positives.
     g_first = _runs(group)
-    g_size = np.diff(np.append(g_first, m))[group]
-    pos = n_t * g_first[group] + (np.arange(m) - g_first[group])  # of (prediction, threshold 0)
+    g_len = np.diff(np.append(g_first, m))
+    start = np.repeat(g_first, g_len)  # first prediction of each prediction's group
+    g_size = np.repeat(g_len, g_len)
+    pos = n_t * start + (np.arange(m) - start)  # of (prediction, threshold 0)
     pair = np.empty(m * n_t, np.int64)
     pair[pos[:, None] + np.arange(n_t)[None, :] * g_size[:, None]] = np.arange(m * n_t).reshape(m, n_t)
     slot_ok = slot_ok.reshape(m * n_t, depth)
