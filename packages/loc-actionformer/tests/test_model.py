@@ -272,3 +272,19 @@ def test_config_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="mapping"):
         official_config_dict({"model": None})
     assert ActionFormerConfig().name == "actionformer"
+
+
+def test_padded_tensor_input_equals_list_input() -> None:
+    model = ActionFormer(tiny_config(test_cfg={"nms_method": "none"})).eval()
+    feats = [torch.randn(16, 64), torch.randn(16, 40)]
+    padded = torch.zeros(2, 16, 64)
+    padded[0], padded[1, :, :40] = feats[0], feats[1]
+    meta = {"fps": 30.0, "feat_stride": 4, "num_frames": 16, "duration": [9.0, 6.0]}  # scalars apply to all
+    with torch.no_grad():
+        a = model({"features": feats, **meta})
+        b = model({"features": padded, "lengths": torch.tensor([64, 40]), **meta})
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x.segments, y.segments)
+        torch.testing.assert_close(x.scores, y.scores)
+    with pytest.raises(ValueError, match="duration"):
+        model({"features": feats, "fps": 30.0, "feat_stride": 4, "num_frames": 16})
