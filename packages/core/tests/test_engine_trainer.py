@@ -332,3 +332,18 @@ def test_resume_keeps_best_unless_best_metric_changes(tmp_path: Path) -> None:
     other = Trainer(make_model(), *data, FrameAccuracy(), config(epochs=1, best_metric="correct"), tmp_path)
     other.resume(tmp_path / "last.pt")
     assert other.best == {"metric": "correct", "value": None, "epoch": None}
+
+
+def test_tensorboard_scalars(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = config(epochs=2, tensorboard=True)
+    trainer = Trainer(make_model(), ToySegDataset(4), ToySegDataset(2, seed=1), FrameAccuracy(), cfg, tmp_path)
+    final = trainer.fit()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "train/lr", "val/acc"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    val = events.Scalars("val/acc")
+    assert [e.step for e in val] == [2, 4] and val[-1].value == pytest.approx(final["acc"])
