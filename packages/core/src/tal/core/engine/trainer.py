@@ -101,6 +101,10 @@ class Trainer:
     ``epochs`` counts the whole run, warmup included. The model is seeded by the caller; the trainer
     seeds the global generators with ``config.seed + rank`` and shuffles with a generator that
     depends only on ``(seed, epoch)``, so a resumed run repeats an uninterrupted one exactly.
+
+    Under ``torchrun`` the model is wrapped in ``DistributedDataParallel`` for training (set
+    ``model.ddp_find_unused_parameters = True`` if some parameters get no gradient); if the trainer
+    created the process group, end with ``shutdown_distributed(trainer.dist)``.
     """
 
     def __init__(
