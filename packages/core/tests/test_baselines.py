@@ -87,7 +87,7 @@ def test_wrong_feature_width_is_a_clear_error() -> None:
 def test_register_and_build_from_config() -> None:
     reg = Registry()
     baselines.register(reg)
-    assert reg.names("models") == ["frame-mlp"]
+    assert reg.names("models") == ["frame-classifier", "frame-mlp"]
     cfg = FrameMLPConfig(input_dim=6, num_classes=4, hidden_dim=10, dropout=0.1)
     model = reg.build("models", cfg)
     assert isinstance(model, FrameMLP) and model.net[0].in_channels == 6 and model.net[-1].out_channels == 4

@@ -64,13 +64,13 @@ def test_duplicate_names_error_names_both_owners():
     assert status["alpha"].status == "ok"
     assert status["beta"].status == "error"
     assert "'alpha'" in status["beta"].error and "'beta'" in status["beta"].error
-    with pytest.raises(PluginError, match="alpha.*beta"):
+    with pytest.raises(PluginError, match=r"alpha.*beta"):
         load_registry([a, b], strict=True, disabled=[])
 
 
 def test_strict_mode_raises_with_distribution(monkeypatch):
     bad = FakeEntryPoint("bad", ImportError("nope"), dist="tal-bad")
-    with pytest.raises(PluginError, match="tal-bad.*nope"):
+    with pytest.raises(PluginError, match=r"tal-bad.*nope"):
         load_registry([bad], strict=True, disabled=[])
     monkeypatch.setenv("TAL_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError):

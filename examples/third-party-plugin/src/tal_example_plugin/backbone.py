@@ -39,7 +39,9 @@ class DilatedTCN(nn.Module):
         super().__init__()
         self.out_channels = cfg.hidden_dim
         self.inp = nn.Conv1d(cfg.input_dim, cfg.hidden_dim, 1)
-        self.layers = nn.ModuleList(DilatedResidualLayer(cfg.hidden_dim, 2**i, cfg.dropout) for i in range(cfg.num_layers))
+        self.layers = nn.ModuleList(
+            DilatedResidualLayer(cfg.hidden_dim, 2**i, cfg.dropout) for i in range(cfg.num_layers)
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.to(x.dtype)

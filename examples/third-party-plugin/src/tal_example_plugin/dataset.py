@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Literal
 
@@ -35,10 +36,12 @@ class SineDataset:
         cuts = torch.sort(torch.randperm(cfg.length - 1, generator=gen)[: n_seg - 1] + 1).values.tolist()
         bounds = [0, *cuts, cfg.length]
         labels = torch.empty(cfg.length, dtype=torch.int64)
-        for s, e in zip(bounds[:-1], bounds[1:]):
+        for s, e in itertools.pairwise(bounds):
             labels[s:e] = int(torch.randint(0, cfg.num_classes, (1,), generator=gen))
         channel = torch.arange(cfg.input_dim, dtype=torch.float32)
-        patterns = torch.stack([torch.sin((k + 1) * 2 * math.pi * channel / cfg.input_dim) for k in range(cfg.num_classes)])
+        patterns = torch.stack(
+            [torch.sin((k + 1) * 2 * math.pi * channel / cfg.input_dim) for k in range(cfg.num_classes)]
+        )
         feats = patterns[labels].T + cfg.noise * torch.randn(cfg.input_dim, cfg.length, generator=gen)
         return VideoRecord(f"sine_{index:03d}", feats, fps=10.0, duration=cfg.length / 10.0, frame_labels=labels)
 

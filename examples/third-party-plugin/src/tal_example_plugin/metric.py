@@ -17,6 +17,8 @@ class FrameErrorConfig(ComponentConfig):
 class FrameErrorRate:
     """Accumulates wrong and total frame counts; merging adds the counts."""
 
+    higher_is_better = False  # the trainer keeps the checkpoint with the lowest error
+
     def __init__(self, cfg: FrameErrorConfig | None = None) -> None:
         self.reset()
 

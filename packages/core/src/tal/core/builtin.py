@@ -29,6 +29,13 @@ def register_models(registry: Registry) -> None:
 
 
 @hookimpl
+def register_backbones(registry: Registry) -> None:
+    from tal.core import baselines
+
+    baselines.register_backbones(registry)
+
+
+@hookimpl
 def register_commands(registry: Registry) -> None:
     from tal.core.cli import config_cmd, demo_cmd, plugins_cmd, score_cmd, train_cmd
 

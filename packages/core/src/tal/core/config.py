@@ -95,6 +95,7 @@ class TrainConfig(StrictModel):
     eval_every: int = Field(1, ge=1)
     checkpoint_every: int = Field(1, ge=1)
     best_metric: str | None = None
+    best_mode: Literal["auto", "max", "min"] = "auto"
     device: str = "auto"
     output_dir: str = "runs/experiment"
     tensorboard: bool = False

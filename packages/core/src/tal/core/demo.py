@@ -176,10 +176,10 @@ def run_demo(out_dir: Path, quick: bool = False, data: Path | None = None, fps: 
             write_prediction(pred_dir / f"{vid}.txt", simulate(gt, kind, len(mapping), rng), names)
             preds[vid] = read_prediction(pred_dir / f"{vid}.txt", mapping)
         examples[kind] = preds[first]
-        seg = evaluate_segmentation(list(preds.values()), list(gts.values()), background=[background])
+        seg = evaluate_segmentation(list(preds.values()), list(gts.values()), [background]).as_dict()
         seg_diffact = evaluate_segmentation(
-            list(preds.values()), list(gts.values()), background=[background], convention="diffact"
-        )
+            list(preds.values()), list(gts.values()), [background], convention="diffact"
+        ).as_dict()
         loc = evaluate_detection(
             {v: to_segments(g, fps, background, False) for v, g in gts.items()},
             {v: to_segments(p, fps, background, True) for v, p in preds.items()},

@@ -127,7 +127,8 @@ class BackboneConformance(ComponentConformance):
         x2[1, :, self.seq_len // 2 :] = 1e3 * torch.randn_like(x2[1, :, self.seq_len // 2 :])
         with torch.no_grad():
             a, b = self._levels(backbone(x, mask)), self._levels(backbone(x2, mask))
-        for fa, fb in zip(a, b):
+        assert len(a) == len(b)
+        for fa, fb in zip(a, b, strict=True):
             valid = fa.shape[2] // 2
             torch.testing.assert_close(fa[1, :, :valid], fb[1, :, :valid], rtol=1e-4, atol=1e-4)
 

@@ -86,8 +86,8 @@ def score_segmentation(args: argparse.Namespace) -> dict[str, Any]:
         gts.append(g)
         outs.append(p)
     scores = evaluate_segmentation(
-        outs, gts, background=[mapping[b] for b in args.background], convention=args.convention
-    )
+        outs, gts, background_ids=[mapping[b] for b in args.background], convention=args.convention
+    ).as_dict()
     return {k: scores[k] for k in ("F1@10", "F1@25", "F1@50", "Edit", "Acc")} | {"num_videos": len(pairs)}
 
 

@@ -272,7 +272,11 @@ class Trainer:
             )
         self.best["metric"] = name
         value = flat[name]
-        if math.isnan(value) or (self.best["value"] is not None and value <= self.best["value"]):
+        mode = self.config.best_mode
+        if mode == "auto":
+            mode = "max" if getattr(self.metric, "higher_is_better", True) else "min"
+        sign = 1.0 if mode == "max" else -1.0
+        if math.isnan(value) or (self.best["value"] is not None and sign * value <= sign * self.best["value"]):
             return False
         self.best["value"] = value
         self.best["epoch"] = self.epoch
@@ -283,7 +287,8 @@ class Trainer:
 
         Per epoch: train, evaluate when due, log a CSV row (and TensorBoard), save ``last.pt`` every
         ``checkpoint_every`` epochs and at the end, and ``best.pt`` when ``best_metric`` improves
-        (higher is better; the first scalar result when ``best_metric`` is unset).
+        (``best_mode``: ``max``, ``min``, or ``auto`` = the metric's ``higher_is_better``, default true;
+        the first scalar result when ``best_metric`` is unset).
         """
         if self.train_loader is None:
             raise RuntimeError("Trainer.fit() needs a training set")
