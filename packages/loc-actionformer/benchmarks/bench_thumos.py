@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-train", action="store_true", help="skip the training-step timing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -62,6 +63,8 @@ def main() -> None:
     for impl, ts in times.items():
         print(f"eval forward T=2304 B=1 [{impl:12s}] median {statistics.median(ts):.3f} s  best {min(ts):.3f} s")
 
+    if args.no_train:
+        return
     model.set_attention_impl("blocked_sdpa")
     model.train()
     train_batch = {"features": [torch.randn(2048, 2304)], "segments": [torch.tensor([[100.0, 180.0]])], "labels": [[3]]}
