@@ -398,12 +398,13 @@ def _match(
         gidx = gt_order[np.where(colvalid, gt_first[pos[groups]][:, None] + cols, 0)][local]
         p = order[by_group[rows]]
         iou = _iou(pseg[p, 0][:, None], pseg[p, 1][:, None], gseg[gidx, 0], gseg[gidx, 1])
-        key = np.where(np.isnan(iou), np.inf, iou)  # a NaN tIoU never stops the evaluator's scan
+        key = np.nan_to_num(iou, nan=np.inf)  # a NaN tIoU never stops the evaluator's scan
         key[~colvalid[local]] = -np.inf
-        cand = np.flatnonzero((key >= thr.min()).any(axis=1))
+        n_cand = np.count_nonzero(key >= thr.min(), axis=1)
+        cand = np.flatnonzero(n_cand)
         if len(cand) == 0:
             continue  # all false positives
-        won, first_hit = _resolve_bucket(local[cand], rank[rows[cand]], key[cand], thr, len(groups))
+        won, first_hit = _resolve_bucket(local[cand], rank[rows[cand]], key[cand], n_cand[cand], thr, len(groups))
         tp[by_group[rows[cand]]] = won
         limit = ks[None, None, :, None] * n_g[groups][:, None, None, None]
         np.add.at(covered, sk[gfirst[groups]] // n_vid, (first_hit[:, :, None, :] < limit).sum(axis=3))
@@ -411,7 +412,7 @@ def _match(
 
 
 def _resolve_bucket(
-    group: np.ndarray, rank: np.ndarray, key: np.ndarray, thr: np.ndarray, n_groups: int
+    group: np.ndarray, rank: np.ndarray, key: np.ndarray, n_cand: np.ndarray, thr: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Matching and first covering rank for the predictions ``(m,)`` of one bucket.
 
@@ -424,7 +425,7 @@ def _resolve_bucket(
 
     Args:
         group: ``(m,)`` group index; rank: ``(m,)`` position in the group; key: ``(m, W)`` tIoU with
-        NaN as +inf and padding as -inf; thr: ``(T,)``.
+        NaN as +inf and padding as -inf; n_cand: ``(m,)`` keys >= the lowest threshold; thr: ``(T,)``.
 
     Returns:
         won: ``(m, T)`` bool true positives; first_hit: ``(groups, T, W)`` best rank with tIoU >= thr
@@ -432,11 +433,18 @@ def _resolve_bucket(
     """
     m, width = key.shape
     n_t = len(thr)
-    by_key = np.argsort(key, axis=1, kind="stable")[:, ::-1]  # preferred instance first
-    skey = np.take_along_axis(key, by_key, axis=1)
-    depth = max(int((skey >= thr.min()).sum(axis=1).max()), 1)  # candidate slots per prediction
-    col = by_key[:, :depth]  # (m, D) instance in each preference slot
-    skey = skey[:, :depth]
+    # Candidates of each prediction in preference order: (m, D) instance and key per slot.
+    depth = int(n_cand.max())
+    col = np.zeros((m, depth), np.int64)
+    skey = np.full((m, depth), -np.inf)
+    one = n_cand == 1  # the usual case: the single candidate is the maximum
+    col[one, 0] = key[one].argmax(axis=1)
+    skey[one, 0] = key[one, col[one, 0]]
+    many = np.flatnonzero(~one)
+    if len(many):
+        by_key = np.argsort(key[many], axis=1, kind="stable")[:, ::-1][:, :depth]  # ties: later first
+        col[many] = by_key
+        skey[many] = np.take_along_axis(key[many], by_key, axis=1)
     slot_ok = skey[:, None, :] >= thr[None, :, None]  # (m, T, D), a prefix of the slots
 
     # Recall@kx: best rank of a prediction with a real tIoU >= thr, per (group, threshold, instance).
@@ -444,8 +452,27 @@ def _resolve_bucket(
     first_hit = np.full(n_groups * n_t * width, np.iinfo(np.int64).max)
     np.minimum.at(first_hit, (group[p] * n_t + t) * width + col[p, s], rank[p])
 
-    # Unresolved (prediction, threshold) pairs with some passing instance, sorted by
-    # (group, threshold, prediction); the others are false positives.
+    # Instances (per threshold) that only single-candidate predictions compete for are solved at
+    # once: the first of those predictions (evaluation order) wins. The rest are "tangled".
+    n_pass = slot_ok.sum(axis=2)  # (m, T)
+    lock_base = (group[:, None] * n_t + np.arange(n_t)[None, :]) * width  # (m, T)
+    mp, mt = np.nonzero(n_pass > 1)
+    tangled = np.zeros(n_groups * n_t * width, bool)
+    tangled[(lock_base[mp, mt][:, None] + col[mp])[slot_ok[mp, mt]]] = True
+    won = np.zeros((m, n_t), bool)
+    sp, st = np.nonzero(n_pass == 1)
+    lock_of = lock_base[sp, st] + col[sp, 0]
+    simple = ~tangled[lock_of]
+    sp, st, lock_of = sp[simple], st[simple], lock_of[simple]
+    winner = np.full(n_groups * n_t * width, m, np.int64)
+    np.minimum.at(winner, lock_of, sp)
+    first = winner[lock_of] == sp
+    won[sp[first], st[first]] = True
+    knotted = np.ones((m, n_t), bool)
+    knotted[sp, st] = False
+    knotted &= n_pass > 0
+
+    # The rest: pairs (prediction, threshold) sorted by (group, threshold, prediction), in waves.
     g_first = _runs(group)
     g_len = np.diff(np.append(g_first, m))
     start = np.repeat(g_first, g_len)  # first prediction of each prediction's group
@@ -454,9 +481,9 @@ def _resolve_bucket(
     pair = np.empty(m * n_t, np.int64)
     pair[pos[:, None] + np.arange(n_t)[None, :] * g_size[:, None]] = np.arange(m * n_t).reshape(m, n_t)
     slot_ok = slot_ok.reshape(m * n_t, depth)
-    pair = pair[slot_ok[pair, 0]]
+    pair = pair[knotted.reshape(-1)[pair]]
     locked = np.zeros(n_groups * n_t * width, bool)  # flat (group, threshold, instance)
-    won = np.zeros(m * n_t, bool)  # flat (prediction, threshold)
+    won = won.reshape(m * n_t)  # flat (prediction, threshold)
     table = np.empty(n_groups * n_t * width, np.int64)
     while len(pair):
         n_u = len(pair)

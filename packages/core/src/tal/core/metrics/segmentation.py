@@ -132,11 +132,16 @@ class _Segs:
 
 def _segments(videos: Sequence[np.ndarray], background_ids: Sequence[int], convention: str) -> _Segs:
     lengths = np.array([len(v) for v in videos], np.int64)
-    frame0 = np.concatenate([[0], np.cumsum(lengths)])
     flat = np.concatenate(videos) if videos else np.zeros(0, np.int64)
-    change = np.ones(len(flat), bool)
-    change[1:] = flat[1:] != flat[:-1]
-    change[frame0[:-1][lengths > 0]] = True
+    return _segments_flat(flat, np.concatenate([[0], np.cumsum(lengths)]), background_ids, convention)
+
+
+def _segments_flat(flat: np.ndarray, frame0: np.ndarray, background_ids: Sequence[int], convention: str) -> _Segs:
+    """Segments of videos concatenated in ``flat``; video ``v`` is ``flat[frame0[v]:frame0[v + 1]]`` (non-empty)."""
+    change = np.empty(len(flat), bool)
+    change[0:1] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[frame0[:-1]] = True
     start = np.flatnonzero(change)
     video = np.searchsorted(frame0, start, side="right") - 1
     end = np.append(start[1:], len(flat))
@@ -146,7 +151,7 @@ def _segments(videos: Sequence[np.ndarray], background_ids: Sequence[int], conve
     label = flat[start]
     keep = ~np.isin(label, np.asarray(background_ids, np.int64))
     label, start, end, video = label[keep], start[keep], end[keep], video[keep]
-    offsets = np.searchsorted(video, np.arange(len(videos) + 1))
+    offsets = np.searchsorted(video, np.arange(len(frame0)))
     return _Segs(label, start, end, video, offsets)
 
 
@@ -218,11 +223,11 @@ def segmentation_stats(
         return SegmentationStats(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy())
     total = np.array([len(g) for g in gts], np.int64)
     frame0 = np.concatenate([[0], np.cumsum(total)])
-    hit = np.concatenate(preds) == np.concatenate(gts)
-    correct = np.add.reduceat(hit.astype(np.int64), frame0[:-1])
+    flat_p, flat_y = np.concatenate(preds), np.concatenate(gts)
+    correct = np.add.reduceat((flat_p == flat_y).astype(np.int64), frame0[:-1])
 
-    ps = _segments(preds, background_ids, convention)
-    ys = _segments(gts, background_ids, convention)
+    ps = _segments_flat(flat_p, frame0, background_ids, convention)
+    ys = _segments_flat(flat_y, frame0, background_ids, convention)
     dist = _levenshtein_batch(ps.label, ps.offsets, ys.label, ys.offsets)
     longest = np.maximum(np.diff(ps.offsets), np.diff(ys.offsets))
     with np.errstate(invalid="ignore", divide="ignore"):
