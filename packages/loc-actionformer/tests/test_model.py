@@ -161,14 +161,21 @@ def test_eval_padding_rules() -> None:
 
 
 def test_default_nms_is_tal_cuda_ops_or_a_clear_error() -> None:
-    model = ActionFormer(tiny_config()).eval()
+    model = ActionFormer(tiny_config(test_cfg={"max_seg_num": 5})).eval()
     try:
         import tal.cuda_ops  # noqa: F401
     except ImportError:
         with pytest.raises(RuntimeError, match=r"tal\.cuda_ops\.batched_nms"), torch.no_grad():
             model(eval_batch())
-    else:
-        pytest.skip("tal-cuda-ops is installed; its NMS is tested in its own package")
+        return
+    for method in ("soft", "hard"):
+        model.test_cfg.nms_method = method
+        with torch.no_grad():
+            preds = model(eval_batch())
+        for p, duration in zip(preds, eval_batch()["duration"], strict=True):
+            assert 0 < len(p) <= 5 and p.scores is not None
+            assert torch.all(p.scores[:-1] >= p.scores[1:])
+            assert p.segments.min() >= 0 and p.segments.max() <= duration
 
 
 def test_bf16_autocast_close_to_fp32() -> None:
