@@ -150,7 +150,10 @@ class FrameClassifier(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Conv1d(int(backbone.out_channels), num_classes, 1)
+        out_channels = getattr(backbone, "out_channels", None)
+        if not isinstance(out_channels, int):
+            raise ValueError(f"frame-classifier: backbone {type(backbone).__name__} has no integer `out_channels`")
+        self.head = nn.Conv1d(out_channels, num_classes, 1)
 
     def logits(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` + mask ``(B, 1, T)`` → ``(B, K, T)``."""

@@ -141,13 +141,14 @@ def _union_for(kind: str, registry: Registry, cache: dict[type, type], depth: in
 def _nothing_registered(kind: str) -> type[BaseModel]:
     """A config type that rejects any value: no component of ``kind`` is installed."""
 
-    def reject(cls: type, value: Any) -> Any:
-        raise ValueError(f"no {kind} are registered (see `tal plugins`)")
+    class NothingRegistered(BaseModel):
+        @model_validator(mode="before")
+        @classmethod
+        def reject(cls, value: Any) -> Any:
+            raise ValueError(f"no {kind} are registered (see `tal plugins`)")
 
-    return create_model(
-        f"No{kind.capitalize()}Registered",
-        __validators__={"reject": model_validator(mode="before")(reject)},
-    )
+    NothingRegistered.__name__ = f"No{kind.capitalize()}Registered"
+    return NothingRegistered
 
 
 def _resolve(annotation: Any, registry: Registry, cache: dict[type, type], depth: int) -> Any:
@@ -174,7 +175,7 @@ def _materialize(cls: type[BaseModel], registry: Registry, cache: dict[type, typ
         ann = hints.get(fname, finfo.annotation)
         new = _resolve(ann, registry, cache, depth)
         if new is not ann:
-            keep = {"description": finfo.description}
+            keep: dict[str, Any] = {"description": finfo.description}
             if finfo.default_factory is not None:
                 keep["default_factory"] = finfo.default_factory
             elif not finfo.is_required():

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 import yaml
+from pydantic import BaseModel
 
 from tal.core import protocols
 from tal.core.config import resolved_model, validate
@@ -56,7 +57,7 @@ class ComponentConformance:
 
     def test_config_name_is_literal(self) -> None:
         comp = self.get_registry().get(self.kind, self.name)
-        assert comp.config is not None
+        assert comp.config is not None and issubclass(comp.config, BaseModel)
         ann = comp.config.model_fields["name"].annotation
         assert typing.get_origin(ann) is typing.Literal and typing.get_args(ann) == (self.name,), (
             f"{comp.config.__name__}.name must be Literal[{self.name!r}], is {ann}"
