@@ -12,7 +12,7 @@ TORCH = "torch==2.13.0"
 TRITON = "triton==3.8.0"
 PYTEST = ["pytest>=7", "hypothesis>=6"]
 
-nox.options.sessions = ["lint", "typecheck", "core", "cuda_ops", "example_plugin"]
+nox.options.sessions = ["lint", "typecheck", "core", "cuda_ops", "loc_actionformer", "example_plugin"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -50,6 +50,14 @@ def cuda_ops(session: nox.Session) -> None:
 
 
 @nox.session
+def loc_actionformer(session: nox.Session) -> None:
+    """tal-loc-actionformer with the tal-core and tal-cuda-ops it depends on."""
+    session.install(TORCH, "ninja", "setuptools>=68", "wheel", *PYTEST)
+    session.install("--no-build-isolation", "./packages/core", "./packages/cuda-ops", "./packages/loc-actionformer")
+    run_pytest(session, "packages/loc-actionformer/tests")
+
+
+@nox.session
 def example_plugin(session: nox.Session) -> None:
     """The third-party plugin example, installed beside tal-core the way an outside author would."""
     session.install(TORCH, *PYTEST)
@@ -70,4 +78,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy on tal-core."""
     session.install(TORCH, "mypy>=1.10", "types-PyYAML")
     session.install("./packages/core")
-    session.run("mypy", "packages/core/src/tal/core", "--config-file", "mypy.ini")
+    session.run(
+        "mypy",
+        "packages/core/src/tal/core",
+        "packages/loc-actionformer/src/tal/loc_actionformer",
+        "--config-file",
+        "mypy.ini",
+    )
