@@ -57,6 +57,7 @@ LabelMode = Literal["actionformer", "exact"]
 DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 DUPLICATE_TOL = 1e-3
+_BLOCK = 1 << 15  # elements per block of the (predictions, instances) tIoU matrices
 
 
 def threshold_key(t: float) -> str:
@@ -200,14 +201,12 @@ def _encode(*id_arrays: Sequence[Hashable]) -> tuple[list[np.ndarray], int]:
     index: dict[Hashable, int] = {}
     out = []
     for ids in id_arrays:
-        arr = np.asarray(ids)
-        if arr.ndim != 1:
-            arr = np.fromiter(ids, object, len(ids))
+        arr = np.fromiter(ids, object, len(ids))
         if len(arr) == 0:
             out.append(np.zeros(0, np.int64))
             continue
         head = np.flatnonzero(np.concatenate([[True], arr[1:] != arr[:-1]]))
-        codes = np.fromiter((index.setdefault(v, len(index)) for v in arr[head].tolist()), np.int64, len(head))
+        codes = np.fromiter((index.setdefault(v, len(index)) for v in arr[head]), np.int64, len(head))
         out.append(np.repeat(codes, np.diff(np.append(head, len(arr)))))
     return out, len(index)
 
@@ -269,7 +268,7 @@ def compute_detection_metrics(
         dedup_gt: drop duplicate / shorter-than-1ms ground truth as ActionFormer's reader does.
     """
     thr, ks = check_thresholds(tiou_thresholds, top_k)
-    (gv, pv), n_vid = _encode(list(gt_video_ids), list(pred_video_ids))
+    (gv, pv), n_vid = _encode(gt_video_ids, pred_video_ids)
     gseg = to_numpy(gt_segments, np.float64).reshape(-1, 2)
     glab = to_numpy(gt_labels, np.int64).reshape(-1)
     pseg = to_numpy(pred_segments, np.float64).reshape(-1, 2)
@@ -292,23 +291,39 @@ def compute_detection_metrics(
     # Predictions scored, in evaluation order: class, then score descending, ties later-first
     # (a stable ascending sort reversed), then a stable sort by class.
     valid = np.flatnonzero(pcls >= 0)
-    by_score = valid[np.argsort(pscore[valid], kind="stable")[::-1]]
+    by_score = valid[stable_argsort(pscore[valid])[::-1]]
     order = by_score[np.argsort(_small_int(pcls[by_score], n_cls), kind="stable")]
     ocls = pcls[order]
-    tp, covered = _match(order, ocls, pv[order], pseg, gcls, gv, gseg, n_vid, n_cls, thr, ks)
+    by_thr = np.argsort(thr, kind="stable")  # matching works on ascending thresholds
+    tp, covered = _match(order, ocls, pv[order], pseg, gcls, gv, gseg, n_vid, n_cls, thr[by_thr], ks)
+    back = np.argsort(by_thr)
+    tp, covered = tp[:, back], covered[:, back]
 
     ap = np.zeros((n_t, n_cls))
     bounds = np.concatenate([[0], np.cumsum(np.bincount(ocls, minlength=n_cls))])
-    ctp = np.cumsum(tp, axis=0, dtype=np.float64)
     for c in np.flatnonzero(bounds[1:] > bounds[:-1]):  # classes without predictions keep AP 0
         lo, hi = bounds[c], bounds[c + 1]
-        tpc = ctp[lo:hi] - (ctp[lo - 1] if lo > 0 else 0.0)
+        tpc = np.cumsum(tp[lo:hi], axis=0, dtype=np.float64)
         fpc = np.arange(1, hi - lo + 1, dtype=np.float64)[:, None] - tpc
         ap[:, c] = _interpolated_ap_columns(tpc / (tpc + fpc), tpc / n_gt[c])
     recall = np.zeros((n_t, n_k, n_cls))
     if n_cls:
         recall = np.ascontiguousarray((covered / n_gt[:, None, None]).transpose(1, 2, 0))
     return make_result(ap, recall, classes, thr, ks)
+
+
+def stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")`` (NaN last), via the faster unstable sort plus a fix-up of ties."""
+    n = len(x)
+    order = np.argsort(x)
+    xs = x[order]
+    tie = xs[1:] == xs[:-1]
+    nan = np.isnan(xs)
+    tie |= nan[1:] & nan[:-1]
+    if not tie.any():
+        return order
+    run = np.cumsum(np.concatenate([[True], ~tie])) - 1  # equal values share a run
+    return order[np.argsort(run * n + order)]  # unique keys: order inside a run by index
 
 
 def _small_int(x: np.ndarray, bound: int) -> np.ndarray:
@@ -352,8 +367,10 @@ def _match(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy matching and Recall@kx coverage of all classes, videos and thresholds at once.
 
-    A prediction only competes for ground truth of its own (class, video) group, so groups are
-    independent; they are bucketed by ground-truth count so padded ``(n, G)`` blocks stay small.
+    A prediction only competes for ground truth of its own (class, video) group. tIoUs are computed
+    per bucket of groups with similar ground-truth counts (padded ``(n, G)`` blocks stay small) and
+    reduced to each prediction's candidates (tIoU >= the lowest threshold) in preference order;
+    :func:`_resolve` then matches everything at once.
 
     Returns:
         tp: ``(n, T)`` bool per prediction of ``order``; covered: ``(C, T, K)`` instances covered by
@@ -366,7 +383,8 @@ def _match(
         return tp, covered
     # Prediction groups (class, video), each in evaluation order; rank = position inside the group.
     pkey = ocls * n_vid + ovid
-    by_group = np.argsort(pkey, kind="stable")
+    by_video = np.argsort(_small_int(ovid, n_vid), kind="stable")
+    by_group = by_video[np.argsort(_small_int(ocls[by_video], n_cls), kind="stable")]  # stable by (class, video)
     sk = pkey[by_group]
     gfirst = _runs(sk)
     gsize = np.diff(np.append(gfirst, n))
@@ -385,6 +403,9 @@ def _match(
     entry_bucket = log_g[group_of]
     by_bucket = np.argsort(_small_int(entry_bucket + 1, 66), kind="stable")  # groups stay contiguous
     cuts = np.searchsorted(entry_bucket[by_bucket], np.arange(-1, int(log_g.max()) + 2))
+    t_min = thr.min()
+    singles: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, instance, key)
+    multis: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, (r, D) instances, (r, D) keys)
     for b in range(int(log_g.max()) + 1):
         rows = by_bucket[cuts[b + 1] : cuts[b + 2]]  # entries of by_group whose group has 2^(b-1) < G <= 2^b
         if len(rows) == 0:
@@ -393,116 +414,169 @@ def _match(
         starts = _runs(group_of[rows])
         groups = group_of[rows[starts]]
         local = np.repeat(np.arange(len(groups)), np.diff(np.append(starts, len(rows))))
-        cols = np.arange(width)
-        colvalid = cols[None, :] < n_g[groups][:, None]  # (g, W)
-        gidx = gt_order[np.where(colvalid, gt_first[pos[groups]][:, None] + cols, 0)][local]
-        p = order[by_group[rows]]
-        iou = _iou(pseg[p, 0][:, None], pseg[p, 1][:, None], gseg[gidx, 0], gseg[gidx, 1])
-        key = np.nan_to_num(iou, nan=np.inf)  # a NaN tIoU never stops the evaluator's scan
-        key[~colvalid[local]] = -np.inf
-        n_cand = np.count_nonzero(key >= thr.min(), axis=1)
-        cand = np.flatnonzero(n_cand)
-        if len(cand) == 0:
-            continue  # all false positives
-        won, first_hit = _resolve_bucket(local[cand], rank[rows[cand]], key[cand], n_cand[cand], thr, len(groups))
-        tp[by_group[rows[cand]]] = won
-        limit = ks[None, None, :, None] * n_g[groups][:, None, None, None]
-        np.add.at(covered, sk[gfirst[groups]] // n_vid, (first_hit[:, :, None, :] < limit).sum(axis=3))
+        colvalid = np.arange(width)[None, :] < n_g[groups][:, None]  # (g, W)
+        gid = gt_order[np.where(colvalid, gt_first[pos[groups]][:, None] + np.arange(width), 0)]  # (g, W)
+        gs, ge = gseg[gid, 0], gseg[gid, 1]
+        p_all = order[by_group[rows]]
+        step = max(1, _BLOCK // width)  # cache-sized blocks of rows: large temporaries are slow
+        for c0 in range(0, len(rows), step):
+            loc = local[c0 : c0 + step]
+            p = p_all[c0 : c0 + step]
+            iou = _iou(pseg[p, 0][:, None], pseg[p, 1][:, None], gs[loc], ge[loc])
+            np.nan_to_num(iou, copy=False, nan=np.inf)  # a NaN tIoU never stops the evaluator's scan
+            key = np.where(colvalid[loc], iou, -np.inf)
+            n_cand = np.count_nonzero(key >= t_min, axis=1)  # rows without are false positives everywhere
+            one = np.flatnonzero(n_cand == 1)  # the usual case: the only candidate is the maximum
+            j = key[one].argmax(axis=1)
+            singles.append((rows[c0 + one], gid[loc[one], j], key[one, j]))
+            many = np.flatnonzero(n_cand > 1)
+            if len(many):  # candidates by descending key, ties: the later instance first
+                k = key[many]
+                by_key = np.argsort(k, axis=1, kind="stable")[:, ::-1][:, : int(n_cand[many].max())]
+                multis.append((rows[c0 + many], gid[loc[many][:, None], by_key], np.take_along_axis(k, by_key, 1)))
+    if not singles:
+        return tp, covered  # no prediction shares a (class, video) with ground truth
+    depth = max([part[1].shape[1] for part in multis], default=1)
+    rows1 = np.concatenate([part[0] for part in singles])
+    rows_m = np.concatenate([part[0] for part in multis]) if multis else np.zeros(0, np.int64)
+    won1, won_m, first_hit = _resolve(
+        (rows1, np.concatenate([part[1] for part in singles]), np.concatenate([part[2] for part in singles])),
+        (
+            rows_m,
+            np.concatenate([np.pad(part[1], ((0, 0), (0, depth - part[1].shape[1]))) for part in multis])
+            if multis
+            else np.zeros((0, depth), np.int64),
+            np.concatenate(
+                [np.pad(part[2], ((0, 0), (0, depth - part[2].shape[1])), constant_values=-np.inf) for part in multis]
+            )
+            if multis
+            else np.zeros((0, depth)),
+        ),
+        rank,
+        thr,
+        len(gv),
+    )
+    tp[by_group[rows1]] = won1
+    tp[by_group[rows_m]] = won_m
+    # Recall@kx: instance i of a group with n instances is covered at k when first_hit < k * n.
+    n_in_group = np.empty(len(gv), np.int64)
+    n_in_group[gt_order] = np.repeat(gt_size, gt_size)
+    hit = first_hit[gt_order, :, None] < ks[None, None, :] * n_in_group[gt_order, None, None]  # (M, T, K)
+    cls_first = np.searchsorted(gcls[gt_order], np.arange(n_cls))  # gt_order is class-major; no class is empty
+    covered[:] = np.add.reduceat(hit.astype(np.int64), cls_first, axis=0)
     return tp, covered
 
 
-def _resolve_bucket(
-    group: np.ndarray, rank: np.ndarray, key: np.ndarray, n_cand: np.ndarray, thr: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Matching and first covering rank for the predictions ``(m,)`` of one bucket.
+def _first_per_instance(inst: np.ndarray, row: np.ndarray, counts: Sequence[np.ndarray], n_t: int) -> list[np.ndarray]:
+    """Rows (``row`` gives evaluation order inside a group) with one instance ``inst`` each: for each
+    ``count`` (the row passes the ascending thresholds ``[0, count)``) an ``(m, T)`` bool mask, the
+    row is the first of its instance to pass threshold ``t``."""
+    if len(inst) == 0:
+        return [np.zeros((0, n_t), bool) for _ in counts]
+    o = np.argsort(inst * (int(row.max()) + 1) + row)  # unique keys: by instance, then row
+    io = inst[o]
+    head = np.concatenate([[True], io[1:] != io[:-1]])
+    base = (np.cumsum(head) - 1) * (n_t + 1)  # separates instances: an exact segmented running max
+    t_idx = np.arange(n_t)[None, :]
+    masks = []
+    for count in counts:
+        co = count[o]
+        before = np.concatenate([[0], np.maximum.accumulate(base + co)[:-1]]) - base
+        before[head] = 0
+        mask = np.empty((len(inst), n_t), bool)
+        mask[o] = (t_idx >= before[:, None]) & (t_idx < co[:, None])
+        masks.append(mask)
+    return masks
 
-    Predictions are group-contiguous and in evaluation order inside a group. Each takes, among the
-    instances whose key passes the threshold, the free one with the highest key (ties: the later
-    instance). Resolved in waves rather than one prediction at a time: a prediction's current choice
-    is final when no earlier unresolved prediction of its group (at that threshold) could still take
-    that instance, because choices only shrink as instances get locked. The first unresolved
-    prediction of each group always resolves, so conflict chains, not group sizes, set the wave count.
+
+def _resolve(
+    single: tuple[np.ndarray, np.ndarray, np.ndarray],
+    multi: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rank: np.ndarray,
+    thr: np.ndarray,
+    n_inst: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy lock matching and best covering rank, for all groups and thresholds at once.
+
+    Predictions are identified by a row number that follows evaluation order inside each (class,
+    video) group. Each takes the free candidate of highest preference whose key passes the threshold.
+
+    - At a threshold where an instance is only wanted by predictions with a single passing
+      candidate, the first of them wins it (a slot passes a prefix of the ascending thresholds).
+    - The rest ("tangled": some prediction has several passing candidates) is resolved in waves: a
+      prediction's current choice is final when no earlier unresolved prediction could still take
+      that instance (choices only shrink as instances get locked); the first unresolved prediction
+      of a group always resolves, so conflict chains, not group sizes, set the number of waves.
 
     Args:
-        group: ``(m,)`` group index; rank: ``(m,)`` position in the group; key: ``(m, W)`` tIoU with
-        NaN as +inf and padding as -inf; n_cand: ``(m,)`` keys >= the lowest threshold; thr: ``(T,)``.
+        single: ``(rows (m1,), instance (m1,), key (m1,))`` of predictions with one candidate; keys
+            are tIoU with NaN as +inf.
+        multi: ``(rows (m2,), instances (m2, D), keys (m2, D))``, candidates by preference, unused
+            slots with key -inf.
+        rank: position in the group, indexed by row; thr: ``(T,)`` ascending; n_inst: instances.
 
     Returns:
-        won: ``(m, T)`` bool true positives; first_hit: ``(groups, T, W)`` best rank with tIoU >= thr
-        (int64 max when none).
+        won1 ``(m1, T)``, won2 ``(m2, T)`` true positives; first_hit ``(n_inst, T)``: best rank of a
+        prediction with a real tIoU >= thr (int64 max when none).
     """
-    m, width = key.shape
-    n_t = len(thr)
-    # Candidates of each prediction in preference order: (m, D) instance and key per slot.
-    depth = int(n_cand.max())
-    col = np.zeros((m, depth), np.int64)
-    skey = np.full((m, depth), -np.inf)
-    one = n_cand == 1  # the usual case: the single candidate is the maximum
-    col[one, 0] = key[one].argmax(axis=1)
-    skey[one, 0] = key[one, col[one, 0]]
-    many = np.flatnonzero(~one)
-    if len(many):
-        by_key = np.argsort(key[many], axis=1, kind="stable")[:, ::-1][:, :depth]  # ties: later first
-        col[many] = by_key
-        skey[many] = np.take_along_axis(key[many], by_key, axis=1)
-    slot_ok = skey[:, None, :] >= thr[None, :, None]  # (m, T, D), a prefix of the slots
+    rows1, c1, k1 = single
+    rows2, c2, k2 = multi
+    m1, n_t = len(rows1), len(thr)
+    t_idx = np.arange(n_t)
+    first_hit = np.full(n_inst * n_t, np.iinfo(np.int64).max)
 
-    # Recall@kx: best rank of a prediction with a real tIoU >= thr, per (group, threshold, instance).
-    p, t, s = np.nonzero(slot_ok & np.isfinite(skey)[:, None, :])
-    first_hit = np.full(n_groups * n_t * width, np.iinfo(np.int64).max)
-    np.minimum.at(first_hit, (group[p] * n_t + t) * width + col[p, s], rank[p])
+    pass2 = k2[:, None, :] >= thr[None, :, None]  # (m2, T, D), a prefix of the slots
+    lock2 = c2[:, None, :] * n_t + t_idx[None, :, None]  # flat (instance, threshold)
+    rows = np.concatenate([rows1, rows2])
+    c0 = np.concatenate([c1, c2[:, 0]])  # each prediction's best candidate
+    k0 = np.concatenate([k1, k2[:, 0]])
+    n_pass0 = np.searchsorted(thr, k0, side="right")
+    first0, cover0 = _first_per_instance(c0, rows, [n_pass0, np.where(np.isfinite(k0), n_pass0, 0)], n_t)
+    lock0 = c0[:, None] * n_t + t_idx[None, :]  # (m, T)
 
-    # Instances (per threshold) that only single-candidate predictions compete for are solved at
-    # once: the first of those predictions (evaluation order) wins. The rest are "tangled".
-    n_pass = slot_ok.sum(axis=2)  # (m, T)
-    lock_base = (group[:, None] * n_t + np.arange(n_t)[None, :]) * width  # (m, T)
-    mp, mt = np.nonzero(n_pass > 1)
-    tangled = np.zeros(n_groups * n_t * width, bool)
-    tangled[(lock_base[mp, mt][:, None] + col[mp])[slot_ok[mp, mt]]] = True
-    won = np.zeros((m, n_t), bool)
-    sp, st = np.nonzero(n_pass == 1)
-    lock_of = lock_base[sp, st] + col[sp, 0]
-    simple = ~tangled[lock_of]
-    sp, st, lock_of = sp[simple], st[simple], lock_of[simple]
-    winner = np.full(n_groups * n_t * width, m, np.int64)
-    np.minimum.at(winner, lock_of, sp)
-    first = winner[lock_of] == sp
-    won[sp[first], st[first]] = True
-    knotted = np.ones((m, n_t), bool)
-    knotted[sp, st] = False
-    knotted &= n_pass > 0
+    # Recall: the first row covering each (instance, threshold) with its best candidate, or with another.
+    first_hit[lock0[cover0]] = np.broadcast_to(rank[rows][:, None], cover0.shape)[cover0]
+    hit2 = pass2[:, :, 1:] & np.isfinite(k2[:, 1:])[:, None, :]
+    np.minimum.at(first_hit, lock2[:, :, 1:][hit2], np.broadcast_to(rank[rows2][:, None, None], hit2.shape)[hit2])
 
-    # The rest: pairs (prediction, threshold) sorted by (group, threshold, prediction), in waves.
-    g_first = _runs(group)
-    g_len = np.diff(np.append(g_first, m))
-    start = np.repeat(g_first, g_len)  # first prediction of each prediction's group
-    g_size = np.repeat(g_len, g_len)
-    pos = n_t * start + (np.arange(m) - start)  # of (prediction, threshold 0)
-    pair = np.empty(m * n_t, np.int64)
-    pair[pos[:, None] + np.arange(n_t)[None, :] * g_size[:, None]] = np.arange(m * n_t).reshape(m, n_t)
-    slot_ok = slot_ok.reshape(m * n_t, depth)
-    pair = pair[knotted.reshape(-1)[pair]]
-    locked = np.zeros(n_groups * n_t * width, bool)  # flat (group, threshold, instance)
-    won = won.reshape(m * n_t)  # flat (prediction, threshold)
-    table = np.empty(n_groups * n_t * width, np.int64)
-    while len(pair):
-        n_u = len(pair)
-        pu = pair // n_t
-        run = group[pu] * n_t + pair % n_t  # (group, threshold) of each pair
-        lock_idx = run[:, None] * width + col[pu]
-        free = slot_ok[pair] & ~locked[lock_idx]
-        slot = free.argmax(axis=1)[:, None]
-        has = np.take_along_axis(free, slot, axis=1)[:, 0]
-        choice = np.take_along_axis(lock_idx, slot, axis=1)[:, 0]
-        # The first pair of each (group, threshold) run that could still take each instance.
-        r, s = np.nonzero(free)
-        table[lock_idx[r, s]] = n_u
-        np.minimum.at(table, lock_idx[r, s], r)
-        final = has & (table[choice] == np.arange(n_u))
-        won[pair[final]] = True
+    # Several passing candidates at a threshold: those (instance, threshold) are tangled. Elsewhere
+    # the first prediction passing a threshold with its best candidate wins it.
+    several = pass2[:, :, 1] if pass2.shape[2] > 1 else np.zeros(pass2.shape[:2], bool)  # (m2, T)
+    tangled = np.zeros(n_inst * n_t, bool)
+    tangled[lock2[several][pass2[several]]] = True
+    pending = (t_idx[None, :] < n_pass0[:, None]) & tangled[lock0]
+    won = (first0 & ~pending).reshape(-1)
+
+    # Tangled pairs (prediction, threshold) in waves, in row-major order.
+    a, t = np.nonzero(pending)
+    order = np.argsort(rows[a] * n_t + t)
+    a, t = a[order], t[order]
+    width = max(int(pass2[:, 0].sum(axis=1).max()) if len(rows2) else 1, 1)  # most passing slots
+    lock_w = np.zeros((len(a), width), np.int64)
+    ok_w = np.zeros((len(a), width), bool)
+    is1 = a < m1
+    lock_w[is1, 0] = lock0[a[is1], t[is1]]
+    ok_w[is1, 0] = True
+    lock_w[~is1] = lock2[a[~is1] - m1, t[~is1], :width]
+    ok_w[~is1] = pass2[a[~is1] - m1, t[~is1], :width]
+    where = a * n_t + t
+    locked = np.zeros(n_inst * n_t, bool)
+    holder = np.empty(n_inst * n_t, np.int64)
+    while len(where):
+        n_u = len(where)
+        free = ok_w & ~locked[lock_w]
+        pick = free.argmax(axis=1)[:, None]
+        has = np.take_along_axis(free, pick, axis=1)[:, 0]
+        choice = np.take_along_axis(lock_w, pick, axis=1)[:, 0]
+        r, s = np.nonzero(free)  # the first pair that could still take each instance
+        holder[lock_w[r, s]] = n_u
+        np.minimum.at(holder, lock_w[r, s], r)
+        final = has & (holder[choice] == np.arange(n_u))
+        won[where[final]] = True
         locked[choice[final]] = True
-        pair = pair[has & ~final]
-    return won.reshape(m, n_t), first_hit.reshape(n_groups, n_t, width)
+        keep = has & ~final
+        where, lock_w, ok_w = where[keep], lock_w[keep], ok_w[keep]
+    return won[: m1 * n_t].reshape(m1, n_t), won[m1 * n_t :].reshape(-1, n_t), first_hit.reshape(n_inst, n_t)
 
 
 # ---------------------------------------------------------------------------------------------
