@@ -1,0 +1,270 @@
+"""Skeleton graph aggregation, the contraction of ST-GCN / CTR-GCN graph convolutions.
+
+Two kinds of topology (``V`` joints):
+
+* shared ``A (K, V, V)``, one adjacency per subset:
+  ``out[n, k, c, t, u] = sum_v A[k, u, v] * x[n, c, t, v]`` -> ``(N, K, C, T, V)``,
+  or summed over ``k`` -> ``(N, C, T, V)``;
+* channel-wise refined ``A (N, C, V, V)`` (CTR-GCN):
+  ``out[n, c, t, u] = sum_v A[n, c, u, v] * x[n, c, t, v]``; several subsets in
+  one call with ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)`` -> ``(N, K, C, T, V)``
+  or summed over ``k``.
+
+float16/bfloat16 inputs are computed in float32 and rounded once (all
+backends). Both ops have a registered autograd formula whose backward is itself
+a dispatched op (C++ on CPU, Triton on CUDA, einsum reference otherwise).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import _backend
+from ._utils import compute_dtype
+
+__all__ = [
+    "graph_aggregate",
+    "graph_refined_backward_reference",
+    "graph_refined_reference",
+    "graph_shared_backward_reference",
+    "graph_shared_reference",
+]
+
+_EMPTY = (0,)
+
+
+# ------------------------------------------------------------------ references
+
+
+def graph_refined_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    """einsum reference; ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)``."""
+    cdt = compute_dtype(x.dtype)
+    eq = "nkcuv,nkctv->nctu" if sum_subsets else "nkcuv,nkctv->nkctu"
+    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype)
+
+
+def graph_refined_backward_reference(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    cdt = compute_dtype(x.dtype)
+    g, xc, Ac = grad.to(cdt), x.to(cdt), A.to(cdt)
+    gsub = "nctu" if sum_subsets else "nkctu"
+    gx = torch.einsum(f"nkcuv,{gsub}->nkctv", Ac, g).to(x.dtype) if need_x else x.new_empty(_EMPTY)
+    gA = torch.einsum(f"{gsub},nkctv->nkcuv", g, xc).to(A.dtype) if need_A else A.new_empty(_EMPTY)
+    return gx, gA
+
+
+def graph_shared_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    """einsum reference; ``x (N, C, T, V)``, ``A (K, V, V)``."""
+    cdt = compute_dtype(x.dtype)
+    eq = "kuv,nctv->nctu" if sum_subsets else "kuv,nctv->nkctu"
+    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype)
+
+
+def graph_shared_backward_reference(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    cdt = compute_dtype(x.dtype)
+    g, xc, Ac = grad.to(cdt), x.to(cdt), A.to(cdt)
+    if sum_subsets:
+        gx = torch.einsum("kuv,nctu->nctv", Ac, g) if need_x else None
+        gA = torch.einsum("nctu,nctv->uv", g, xc).expand_as(Ac) if need_A else None
+    else:
+        gx = torch.einsum("kuv,nkctu->nctv", Ac, g) if need_x else None
+        gA = torch.einsum("nkctu,nctv->kuv", g, xc) if need_A else None
+    return (
+        gx.to(x.dtype) if gx is not None else x.new_empty(_EMPTY),
+        gA.to(A.dtype).contiguous() if gA is not None else A.new_empty(_EMPTY),
+    )
+
+
+# ------------------------------------------------------------ compiled kernels
+
+
+def _cast_call(fn, tensors: tuple[Tensor, ...], *args):
+    cdt = compute_dtype(tensors[0].dtype)
+    return fn(*(t.to(cdt).contiguous() for t in tensors), *args)
+
+
+def _kernels(device: torch.device):
+    if device.type == "cpu" and _backend.use_ext("graph_aggregate"):
+        return torch.ops.tal_ops_ext
+    if device.type == "cuda":
+        return _backend.triton_module()
+    return None
+
+
+def _refined_fwd(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    k = _kernels(x.device)
+    if k is None:
+        return graph_refined_reference(x, A, sum_subsets)
+    return _cast_call(k.graph_refined_fwd, (x, A), sum_subsets).to(x.dtype)
+
+
+def _refined_bwd(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    k = _kernels(x.device)
+    if k is None:
+        return graph_refined_backward_reference(grad, x, A, sum_subsets, need_x, need_A)
+    gx, gA = _cast_call(k.graph_refined_bwd, (grad, x, A), sum_subsets, need_x, need_A)
+    return gx.to(x.dtype), gA.to(A.dtype)
+
+
+def _shared_fwd(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    k = _kernels(x.device)
+    if k is None:
+        return graph_shared_reference(x, A, sum_subsets)
+    return _cast_call(k.graph_shared_fwd, (x, A), sum_subsets).to(x.dtype)
+
+
+def _shared_bwd(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    k = _kernels(x.device)
+    if k is None:
+        return graph_shared_backward_reference(grad, x, A, sum_subsets, need_x, need_A)
+    gx, gA = _cast_call(k.graph_shared_bwd, (grad, x, A), sum_subsets, need_x, need_A)
+    return gx.to(x.dtype), gA.to(A.dtype)
+
+
+# ----------------------------------------------------------------- torch.library
+
+
+@torch.library.custom_op("tal_ops::graph_aggregate_refined", mutates_args=())
+def _refined_op(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    return _refined_fwd(x, A, sum_subsets)
+
+
+@_refined_op.register_fake
+def _refined_fake(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    n, k, c, t, v = x.shape
+    return x.new_empty((n, c, t, v) if sum_subsets else (n, k, c, t, v))
+
+
+@torch.library.custom_op("tal_ops::graph_aggregate_refined_backward", mutates_args=())
+def _refined_bwd_op(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    return _refined_bwd(grad, x, A, sum_subsets, need_x, need_A)
+
+
+@_refined_bwd_op.register_fake
+def _refined_bwd_fake(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format) if need_x else x.new_empty(_EMPTY),
+        torch.empty_like(A, memory_format=torch.contiguous_format) if need_A else A.new_empty(_EMPTY),
+    )
+
+
+def _refined_setup(ctx, inputs, output) -> None:
+    x, A, sum_subsets = inputs
+    ctx.save_for_backward(x, A)
+    ctx.sum_subsets = sum_subsets
+
+
+def _refined_backward(ctx, grad):
+    x, A = ctx.saved_tensors
+    need_x, need_A = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    gx, gA = torch.ops.tal_ops.graph_aggregate_refined_backward(
+        grad.contiguous(), x, A, ctx.sum_subsets, need_x, need_A
+    )
+    return (gx if need_x else None), (gA if need_A else None), None
+
+
+_refined_op.register_autograd(_refined_backward, setup_context=_refined_setup)
+
+
+@torch.library.custom_op("tal_ops::graph_aggregate_shared", mutates_args=())
+def _shared_op(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    return _shared_fwd(x, A, sum_subsets)
+
+
+@_shared_op.register_fake
+def _shared_fake(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    n, c, t, v = x.shape
+    return x.new_empty((n, c, t, v) if sum_subsets else (n, A.shape[0], c, t, v))
+
+
+@torch.library.custom_op("tal_ops::graph_aggregate_shared_backward", mutates_args=())
+def _shared_bwd_op(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    return _shared_bwd(grad, x, A, sum_subsets, need_x, need_A)
+
+
+@_shared_bwd_op.register_fake
+def _shared_bwd_fake(
+    grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
+) -> tuple[Tensor, Tensor]:
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format) if need_x else x.new_empty(_EMPTY),
+        torch.empty_like(A, memory_format=torch.contiguous_format) if need_A else A.new_empty(_EMPTY),
+    )
+
+
+def _shared_setup(ctx, inputs, output) -> None:
+    x, A, sum_subsets = inputs
+    ctx.save_for_backward(x, A)
+    ctx.sum_subsets = sum_subsets
+
+
+def _shared_backward(ctx, grad):
+    x, A = ctx.saved_tensors
+    need_x, need_A = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    gx, gA = torch.ops.tal_ops.graph_aggregate_shared_backward(grad.contiguous(), x, A, ctx.sum_subsets, need_x, need_A)
+    return (gx if need_x else None), (gA if need_A else None), None
+
+
+_shared_op.register_autograd(_shared_backward, setup_context=_shared_setup)
+
+
+# -------------------------------------------------------------------- public API
+
+
+def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tensor:
+    """Graph-convolution aggregation over joints (differentiable in ``x`` and ``A``).
+
+    Args:
+        x: ``(N, C, T, V)`` features, or ``(N, K, C, T, V)`` (one slice per subset,
+            with a 5-D refined ``A``).
+        A: shared ``(K, V, V)``; refined ``(N, C, V, V)``; or refined per subset
+            ``(N, K, C, V, V)``.
+        sum_subsets: sum the ``K`` subset outputs (shared and 5-D refined ``A``).
+
+    Returns:
+        shared: ``(N, K, C, T, V)`` (``(N, C, T, V)`` if ``sum_subsets``);
+        refined 4-D: ``(N, C, T, V)``; refined 5-D: ``(N, K, C, T, V)``
+        (``(N, C, T, V)`` if ``sum_subsets``). ``out[..., t, u] = sum_v A[..., u, v] * x[..., t, v]``.
+    """
+    if not (x.dtype.is_floating_point and A.dtype.is_floating_point):
+        raise TypeError(f"x and A must be floating point, got {x.dtype} and {A.dtype}")
+    if x.dtype != A.dtype:
+        raise TypeError(f"x and A must have the same dtype, got {x.dtype} and {A.dtype}")
+    if A.dim() == 3:
+        if x.dim() != 4:
+            raise ValueError(f"with a shared A (K, V, V), x must be (N, C, T, V), got {tuple(x.shape)}")
+        v = x.shape[3]
+        if A.shape[1:] != (v, v):
+            raise ValueError(f"A must be (K, {v}, {v}) for x with V={v}, got {tuple(A.shape)}")
+        return torch.ops.tal_ops.graph_aggregate_shared(x, A, bool(sum_subsets))
+    if A.dim() == 4:
+        if x.dim() != 4:
+            raise ValueError(f"with a refined A (N, C, V, V), x must be (N, C, T, V), got {tuple(x.shape)}")
+        n, c, _, v = x.shape
+        if A.shape != (n, c, v, v):
+            raise ValueError(f"A must be ({n}, {c}, {v}, {v}) for x of shape {tuple(x.shape)}, got {tuple(A.shape)}")
+        return torch.ops.tal_ops.graph_aggregate_refined(x.unsqueeze(1), A.unsqueeze(1), True)
+    if A.dim() == 5:
+        if x.dim() != 5:
+            raise ValueError(f"with A (N, K, C, V, V), x must be (N, K, C, T, V), got {tuple(x.shape)}")
+        n, k, c, _, v = x.shape
+        if A.shape != (n, k, c, v, v):
+            raise ValueError(
+                f"A must be ({n}, {k}, {c}, {v}, {v}) for x of shape {tuple(x.shape)}, got {tuple(A.shape)}"
+            )
+        return torch.ops.tal_ops.graph_aggregate_refined(x, A, bool(sum_subsets))
+    raise ValueError(f"A must be (K, V, V), (N, C, V, V) or (N, K, C, V, V), got {tuple(A.shape)}")
