@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from tal.core.metrics.localization import compute_detection_metrics
+from tal.core.metrics.localization import DEFAULT_TIOU_THRESHOLDS, compute_detection_metrics
 from tal.core.metrics.localization_loop import detection_metrics_loop
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     data = thumos_like(args.seed)
-    thr, top_k = [0.3, 0.4, 0.5, 0.6, 0.7], [1, 5]
+    thr, top_k = list(DEFAULT_TIOU_THRESHOLDS), [1, 5]
     print(f"input: {len(set(data[0]))} videos, {len(data[2])} instances, {len(data[6])} predictions")
     fast_t, fast = best_of(lambda: compute_detection_metrics(*data, thr, top_k), args.repeats)
     loop_t, loop = best_of(lambda: detection_metrics_loop(*data, thr, top_k), 2)

@@ -357,7 +357,8 @@ def test_registered_metric_builds_from_config():
     assert set(reg.names("metrics")) == {"detection-map", "segmentation", "recognition"}
     comp = reg.get("metrics", "detection-map")
     cfg = comp.config()
-    assert cfg.tiou_thresholds == [0.3, 0.4, 0.5, 0.6, 0.7] and cfg.top_k == [1, 5]
+    assert cfg.tiou_thresholds == np.linspace(0.3, 0.7, 5).tolist() and cfg.top_k == [1, 5]  # ActionFormer's floats
+    assert cfg.tiou_thresholds == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7])
     metric = reg.build("metrics", cfg)
     assert isinstance(metric, DetectionMetric)
     from tal.core.protocols import Metric

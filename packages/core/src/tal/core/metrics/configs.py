@@ -7,18 +7,20 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tal.core.config import ComponentConfig
+from tal.core.metrics.localization import DEFAULT_TIOU_THRESHOLDS
 
 
 class DetectionMapConfig(ComponentConfig):
     """``detection-map``: mAP at tIoU thresholds, average mAP and Recall@kx (ActionFormer's evaluator).
 
-    ``label_mode="actionformer"`` reproduces the evaluator's renumbering of label ids (see
-    :mod:`tal.core.metrics.localization`); ``dedup_gt`` drops duplicate / sub-millisecond ground truth
-    as ActionFormer's annotation reader does.
+    ``tiou_thresholds`` defaults to ActionFormer's THUMOS14 ``np.linspace(0.3, 0.7, 5)`` (0.3 … 0.7; its
+    second value is the float 0.39999999999999997). ``label_mode="actionformer"`` reproduces the
+    evaluator's renumbering of label ids (see :mod:`tal.core.metrics.localization`); ``dedup_gt``
+    drops duplicate / sub-millisecond ground truth as ActionFormer's annotation reader does.
     """
 
     name: Literal["detection-map"] = "detection-map"
-    tiou_thresholds: list[float] = Field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7], min_length=1)
+    tiou_thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_TIOU_THRESHOLDS), min_length=1)
     top_k: list[int] = Field(default_factory=lambda: [1, 5])
     label_mode: Literal["actionformer", "exact"] = "actionformer"
     dedup_gt: bool = True

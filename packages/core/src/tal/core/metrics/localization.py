@@ -1,9 +1,11 @@
 """Temporal action localization: mAP at tIoU thresholds and Recall@k×tIoU, vectorized.
 
 The numbers are identical to ``ANETdetection`` of ActionFormer (``libs/utils/metrics.py`` of
-happyharrycn/actionformer_release: ``compute_average_precision_detection``,
-``compute_topkx_recall_detection``, ``segment_iou``, ``interpolated_prec_rec``,
-``remove_duplicate_annotations``). Conventions reproduced:
+happyharrycn/actionformer_release, read at commit fa6e060, the version with
+``compute_topkx_recall_detection`` and ``remove_duplicate_annotations``: also
+``compute_average_precision_detection``, ``segment_iou``, ``interpolated_prec_rec``), which
+ActionFormer's ``eval.py`` builds with the dataset's tIoU thresholds (THUMOS14: 0.3:0.1:0.7).
+Conventions reproduced:
 
 - **tIoU** of a prediction ``p`` and a ground truth ``g``: ``inter = max(0, min(pe, ge) - max(ps, gs))``,
   ``union = (ge - gs) + (pe - ps) - inter``, ``inter / union`` (``0/0`` gives NaN, see below).
@@ -38,6 +40,10 @@ happyharrycn/actionformer_release: ``compute_average_precision_detection``,
   ``k · n`` highest-scored predictions of that video and class (``n`` = its instance count; same
   tie order) and count instances with tIoU ``>=`` threshold to any of them (no one-to-one matching;
   NaN tIoU does not count). Recall = covered / all instances of the class; mean over classes.
+- **Thresholds** are compared as given: ActionFormer builds them with ``np.linspace`` (THUMOS14
+  ``0.3, 0.39999999999999997, 0.5, 0.6, 0.7``, the default here; Ego4D / EPIC
+  ``np.linspace(0.1, 0.5, 5)``, whose third value is ``0.30000000000000004``). Typing ``0.4`` instead
+  only differs for a tIoU in between, but bit-identical results need the same floats.
 - Outputs are in percent (the evaluator prints fractions × 100): ``mAP[t]`` = mean over classes,
   ``average_mAP`` = mean over thresholds. Without any ground truth every value is NaN.
 """
@@ -55,7 +61,8 @@ from tal.core.metrics.base import MergeableMetric, to_numpy
 from tal.core.types import Segments
 
 LabelMode = Literal["actionformer", "exact"]
-DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+# ActionFormer's THUMOS14 thresholds, np.linspace(0.3, 0.7, 5): note 0.39999999999999997, not 0.4.
+DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = tuple(np.linspace(0.3, 0.7, 5).tolist())
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 DUPLICATE_TOL = 1e-3
 
