@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from tal.core.engine import checkpoint
 from tal.core.engine.checkpoint import (
     load_checkpoint,
     load_model_weights,
@@ -52,7 +51,7 @@ def test_crash_during_rename_keeps_previous_checkpoint(tmp_path, monkeypatch) ->
     def failing_replace(src, dst):
         raise OSError("power cut")
 
-    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError):
         save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
