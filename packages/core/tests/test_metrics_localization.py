@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tal.core.metrics import (
     DetectionMapConfig,
     DetectionMetric,
+    _matching,
     compute_detection_metrics,
     evaluate_detection,
     register,
@@ -107,6 +108,27 @@ def test_fast_equals_loop_oracle_on_a_larger_random_set():
             assert_same(
                 compute_detection_metrics(*args, label_mode=mode), detection_metrics_loop(*args, label_mode=mode)
             )
+
+
+@pytest.mark.parametrize("round_cost", [0, 10**9])  # sequential rounds vs waves for tangled candidates
+def test_dense_overlapping_ground_truth_equals_loop_oracle(monkeypatch, round_cost):
+    monkeypatch.setattr(_matching, "_ROUND_COST", round_cost)
+    rng = np.random.default_rng(7)
+    gv, gseg, glab, pv, pseg, plab, score = [], [], [], [], [], [], []
+    for v in range(6):
+        s = rng.uniform(0, 50, 30)
+        gseg.append(np.stack([s, s + rng.uniform(2, 15, 30)], 1))  # heavily overlapping instances
+        glab.append(rng.integers(0, 2, 30))
+        gv += [f"v{v}"] * 30
+        src = rng.integers(0, 30, 300)
+        seg = gseg[-1][src] + rng.normal(0, 1.5, (300, 2))
+        pseg.append(np.sort(seg, axis=1))
+        plab.append(glab[-1][src])
+        pv += [f"v{v}"] * 300
+        score.append(np.round(rng.random(300), 2))
+    args = (gv, *map(np.concatenate, (gseg, glab)), pv, *map(np.concatenate, (pseg, plab, score)))
+    thr, k = [0.1, 0.3, 0.5, 0.7], [1, 5]
+    assert_same(compute_detection_metrics(*args, thr, k), detection_metrics_loop(*args, thr, k))
 
 
 def test_empty_inputs():

@@ -105,7 +105,7 @@ def match(
     cuts = np.searchsorted(entry_bucket[by_bucket], np.arange(-1, int(log_g.max()) + 2))
     t_min = thr.min()
     singles: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, instance, key)
-    multis: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, (r, D) instances, (r, D) keys)
+    multis: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, counts, instances, keys)
     for b in range(int(log_g.max()) + 1):
         rows = by_bucket[cuts[b + 1] : cuts[b + 2]]  # entries of by_group whose group has 2^(b-1) < G <= 2^b
         if len(rows) == 0:
@@ -130,34 +130,30 @@ def match(
             j = key[one].argmax(axis=1)
             singles.append((rows[c0 + one], gid[loc[one], j], key[one, j]))
             many = np.flatnonzero(n_cand > 1)
-            if len(many):  # candidates by descending key, ties: the later instance first
+            if len(many):  # candidates by descending key, ties: the later instance first (ragged rows)
                 k = key[many]
-                by_key = np.argsort(k, axis=1, kind="stable")[:, ::-1][:, : int(n_cand[many].max())]
-                multis.append((rows[c0 + many], gid[loc[many][:, None], by_key], np.take_along_axis(k, by_key, 1)))
+                by_key = np.argsort(k, axis=1, kind="stable")[:, ::-1]
+                take = np.arange(width)[None, :] < n_cand[many][:, None]
+                inst = gid[loc[many][:, None], by_key][take]
+                multis.append((rows[c0 + many], n_cand[many], inst, np.take_along_axis(k, by_key, 1)[take]))
     if not singles:
         return tp, covered  # no prediction shares a (class, video) with ground truth
-    depth = max([part[1].shape[1] for part in multis], default=1)
-    rows1 = np.concatenate([part[0] for part in singles])
-    rows_m = np.concatenate([part[0] for part in multis]) if multis else np.zeros(0, np.int64)
-    won1, won_m, first_hit = _resolve(
-        (rows1, np.concatenate([part[1] for part in singles]), np.concatenate([part[2] for part in singles])),
-        (
-            rows_m,
-            np.concatenate([np.pad(part[1], ((0, 0), (0, depth - part[1].shape[1]))) for part in multis])
-            if multis
-            else np.zeros((0, depth), np.int64),
-            np.concatenate(
-                [np.pad(part[2], ((0, 0), (0, depth - part[2].shape[1])), constant_values=-np.inf) for part in multis]
-            )
-            if multis
-            else np.zeros((0, depth)),
-        ),
+
+    def cat(parts: list, i: int, dtype: type) -> np.ndarray:
+        return np.concatenate([part[i] for part in parts]) if parts else np.zeros(0, dtype)
+
+    rows1, rows2 = cat(singles, 0, np.int64), cat(multis, 0, np.int64)
+    inst_group = np.empty(len(gv), np.int64)
+    inst_group[gt_order] = np.repeat(np.arange(len(gt_first)), gt_size)
+    won1, won2, first_hit = _resolve(
+        (rows1, cat(singles, 1, np.int64), cat(singles, 2, np.float64)),
+        (rows2, cat(multis, 1, np.int64), cat(multis, 2, np.int64), cat(multis, 3, np.float64)),
         rank,
         thr,
-        len(gv),
+        inst_group,
     )
     tp[by_group[rows1]] = won1
-    tp[by_group[rows_m]] = won_m
+    tp[by_group[rows2]] = won2
     # Recall@kx: instance i of a group with n instances is covered at k when first_hit < k * n.
     n_in_group = np.empty(len(gv), np.int64)
     n_in_group[gt_order] = np.repeat(gt_size, gt_size)
@@ -191,89 +187,148 @@ def _first_per_instance(inst: np.ndarray, row: np.ndarray, counts: Sequence[np.n
 
 def _resolve(
     single: tuple[np.ndarray, np.ndarray, np.ndarray],
-    multi: tuple[np.ndarray, np.ndarray, np.ndarray],
+    multi: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     rank: np.ndarray,
     thr: np.ndarray,
-    n_inst: int,
+    inst_group: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy lock matching and best covering rank, for all groups and thresholds at once.
 
     Predictions are identified by a row number that follows evaluation order inside each (class,
     video) group. Each takes the free candidate of highest preference whose key passes the threshold.
-
-    - At a threshold where an instance is only wanted by predictions with a single passing
-      candidate, the first of them wins it (a slot passes a prefix of the ascending thresholds).
-    - The rest ("tangled": some prediction has several passing candidates) is resolved in waves: a
-      prediction's current choice is final when no earlier unresolved prediction could still take
-      that instance (choices only shrink as instances get locked); the first unresolved prediction
-      of a group always resolves, so conflict chains, not group sizes, set the number of waves.
+    At a threshold where an instance is only wanted by predictions with a single passing candidate,
+    the first of them wins it (a candidate passes a prefix of the ascending thresholds). The rest
+    ("tangled": some prediction has several passing candidates) goes to :func:`_untangle`.
 
     Args:
         single: ``(rows (m1,), instance (m1,), key (m1,))`` of predictions with one candidate; keys
             are tIoU with NaN as +inf.
-        multi: ``(rows (m2,), instances (m2, D), keys (m2, D))``, candidates by preference, unused
-            slots with key -inf.
-        rank: position in the group, indexed by row; thr: ``(T,)`` ascending; n_inst: instances.
+        multi: ``(rows (m2,), counts (m2,) >= 2, instances (E,), keys (E,))``: ragged candidate lists in
+            preference order (descending key).
+        rank: position in the group, indexed by row; thr: ``(T,)`` ascending; inst_group: ``(n_inst,)``.
 
     Returns:
         won1 ``(m1, T)``, won2 ``(m2, T)`` true positives; first_hit ``(n_inst, T)``: best rank of a
         prediction with a real tIoU >= thr (int64 max when none).
     """
     rows1, c1, k1 = single
-    rows2, c2, k2 = multi
-    m1, n_t = len(rows1), len(thr)
+    rows2, cnt2, inst2, key2 = multi
+    m1, m2, n_t, n_inst = len(rows1), len(rows2), len(thr), len(inst_group)
     t_idx = np.arange(n_t)
     first_hit = np.full(n_inst * n_t, np.iinfo(np.int64).max)
 
-    pass2 = k2[:, None, :] >= thr[None, :, None]  # (m2, T, D), a prefix of the slots
-    lock2 = c2[:, None, :] * n_t + t_idx[None, :, None]  # flat (instance, threshold)
+    # Each prediction's best candidate: the first prediction passing a threshold wins (and covers) it.
+    start2 = np.cumsum(cnt2) - cnt2
     rows = np.concatenate([rows1, rows2])
-    c0 = np.concatenate([c1, c2[:, 0]])  # each prediction's best candidate
-    k0 = np.concatenate([k1, k2[:, 0]])
+    c0 = np.concatenate([c1, inst2[start2]])
+    k0 = np.concatenate([k1, key2[start2]])
     n_pass0 = np.searchsorted(thr, k0, side="right")
     first0, cover0 = _first_per_instance(c0, rows, [n_pass0, np.where(np.isfinite(k0), n_pass0, 0)], n_t)
-    lock0 = c0[:, None] * n_t + t_idx[None, :]  # (m, T)
-
-    # Recall: the first row covering each (instance, threshold) with its best candidate, or with another.
+    lock0 = c0[:, None] * n_t + t_idx[None, :]  # (m, T) flat (instance, threshold)
     first_hit[lock0[cover0]] = np.broadcast_to(rank[rows][:, None], cover0.shape)[cover0]
-    hit2 = pass2[:, :, 1:] & np.isfinite(k2[:, 1:])[:, None, :]
-    np.minimum.at(first_hit, lock2[:, :, 1:][hit2], np.broadcast_to(rank[rows2][:, None, None], hit2.shape)[hit2])
 
-    # Several passing candidates at a threshold: those (instance, threshold) are tangled. Elsewhere
-    # the first prediction passing a threshold with its best candidate wins it.
-    several = pass2[:, :, 1] if pass2.shape[2] > 1 else np.zeros(pass2.shape[:2], bool)  # (m2, T)
+    # Other candidates of multi-candidate predictions, per passing threshold: (entry, threshold).
+    e_row = np.repeat(np.arange(m2), cnt2)
+    e_pass = np.searchsorted(thr, key2, side="right")
+    et_e, et_t = _expand(e_pass)
+    et_lock = inst2[et_e] * n_t + et_t
+    other = (et_e != start2[e_row[et_e]]) & np.isfinite(key2[et_e])
+    np.minimum.at(first_hit, et_lock[other], rank[rows2[e_row[et_e[other]]]])
+    # Where a prediction has several passing candidates, those (instance, threshold) are tangled.
     tangled = np.zeros(n_inst * n_t, bool)
-    tangled[lock2[several][pass2[several]]] = True
+    tangled[et_lock[et_t < e_pass[start2 + 1][e_row[et_e]]]] = True
     pending = (t_idx[None, :] < n_pass0[:, None]) & tangled[lock0]
     won = (first0 & ~pending).reshape(-1)
 
-    # Tangled pairs (prediction, threshold) in waves, in row-major order.
+    # Tangled (prediction, threshold) pairs, in row-major order, with their passing candidates.
     a, t = np.nonzero(pending)
     order = np.argsort(rows[a] * n_t + t)
     a, t = a[order], t[order]
-    width = max(int(pass2[:, 0].sum(axis=1).max()) if len(rows2) else 1, 1)  # most passing slots
-    lock_w = np.zeros((len(a), width), np.int64)
-    ok_w = np.zeros((len(a), width), bool)
-    is1 = a < m1
-    lock_w[is1, 0] = lock0[a[is1], t[is1]]
-    ok_w[is1, 0] = True
-    lock_w[~is1] = lock2[a[~is1] - m1, t[~is1], :width]
-    ok_w[~is1] = pass2[a[~is1] - m1, t[~is1], :width]
-    where = a * n_t + t
-    locked = np.zeros(n_inst * n_t, bool)
-    holder = np.empty(n_inst * n_t, np.int64)
-    while len(where):
-        n_u = len(where)
-        free = ok_w & ~locked[lock_w]
-        pick = free.argmax(axis=1)[:, None]
-        has = np.take_along_axis(free, pick, axis=1)[:, 0]
-        choice = np.take_along_axis(lock_w, pick, axis=1)[:, 0]
-        r, s = np.nonzero(free)  # the first pair that could still take each instance
-        holder[lock_w[r, s]] = n_u
-        np.minimum.at(holder, lock_w[r, s], r)
-        final = has & (holder[choice] == np.arange(n_u))
-        won[where[final]] = True
+    n_pass2 = np.zeros((m2, n_t), np.int64)  # passing candidates per (row, threshold)
+    np.add.at(n_pass2, (e_row[et_e], et_t), 1)
+    is2 = a >= m1
+    counts = np.ones(len(a), np.int64)
+    counts[is2] = n_pass2[a[is2] - m1, t[is2]]
+    e_pair, e_slot = _expand(counts)
+    e_lock = lock0[a[e_pair], t[e_pair]]  # slot 0, then the other passing candidates
+    more = e_slot > 0
+    e_lock[more] = inst2[start2[a[e_pair[more]] - m1] + e_slot[more]] * n_t + t[e_pair[more]]
+    run = inst_group[lock0[a, t] // n_t] * n_t + t  # (group, threshold) of each pair
+    pair_won = _untangle(e_pair, e_lock, run, n_inst * n_t)
+    won[(a * n_t + t)[pair_won]] = True
+    return won[: m1 * n_t].reshape(m1, n_t), won[m1 * n_t :].reshape(m2, n_t), first_hit.reshape(n_inst, n_t)
+
+
+def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, index)`` of ``counts[i]`` items per owner ``i``: ``owner = repeat(arange, counts)``."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+_ROUND_COST = 500  # one round costs about as much as this many candidate entries in a wave
+
+
+def _untangle(e_pair: np.ndarray, e_lock: np.ndarray, run: np.ndarray, n_locks: int) -> np.ndarray:
+    """Greedy matching of tangled pairs, given as candidate entries (``e_pair``, ``e_lock``) sorted by
+    pair (pairs in evaluation order within a ``run``, runs sharing no lock) then by preference.
+
+    Waves: each pair's first free candidate is final when no earlier unresolved pair could still take
+    that lock (choices only shrink as locks are taken), so the first unresolved pair of a run always
+    resolves. When conflict chains are long (a wave resolves little), the remaining pairs go one per
+    run per round instead (:func:`_rounds`). Returns ``(n_pairs,)`` bool: the pair won a lock.
+    """
+    n_pairs = len(run)
+    won = np.zeros(n_pairs, bool)
+    locked = np.zeros(n_locks, bool)
+    holder = np.empty(n_locks, np.int64)
+    if n_pairs and int(np.unique(run, return_counts=True)[1].max()) * _ROUND_COST < len(e_pair):
+        _rounds(e_pair, e_lock, run, won, locked)
+        return won
+    while len(e_pair):
+        free = ~locked[e_lock]  # a taken lock never frees up again: drop it
+        e_pair, e_lock = e_pair[free], e_lock[free]
+        if len(e_pair) == 0:
+            break
+        head = _runs(e_pair)  # the first free candidate of each pair still holding one
+        pairs, choice = e_pair[head], e_lock[head]
+        holder[e_lock] = n_pairs
+        np.minimum.at(holder, e_lock, e_pair)
+        final = holder[choice] == pairs
+        won[pairs[final]] = True
         locked[choice[final]] = True
-        keep = has & ~final
-        where, lock_w, ok_w = where[keep], lock_w[keep], ok_w[keep]
-    return won[: m1 * n_t].reshape(m1, n_t), won[m1 * n_t :].reshape(-1, n_t), first_hit.reshape(n_inst, n_t)
+        done = np.zeros(n_pairs, bool)
+        done[pairs[final]] = True
+        keep = ~done[e_pair]
+        e_pair, e_lock = e_pair[keep], e_lock[keep]
+        if 2 * int(final.sum()) < len(pairs) and len(e_pair):
+            left = np.unique(e_pair)
+            longest = int(np.unique(run[left], return_counts=True)[1].max())
+            if longest * _ROUND_COST < len(e_pair):
+                _rounds(e_pair, e_lock, run, won, locked)
+                break
+    return won
+
+
+def _rounds(e_pair: np.ndarray, e_lock: np.ndarray, run: np.ndarray, won: np.ndarray, locked: np.ndarray) -> None:
+    """Sequential matching of the remaining pairs: round ``r`` takes the ``r``-th pair of every run
+    (runs share no lock, so a round has no conflicts). Updates ``won`` and ``locked`` in place."""
+    head = _runs(e_pair)
+    pairs = e_pair[head]
+    first = head
+    last = np.append(head[1:], len(e_pair))
+    by_run = np.argsort(run[pairs], kind="stable")  # pairs keep evaluation order inside a run
+    run_start = _runs(run[pairs][by_run])
+    pos = np.empty(len(pairs), np.int64)
+    pos[by_run] = np.arange(len(pairs)) - np.repeat(run_start, np.diff(np.append(run_start, len(pairs))))
+    by_pos = np.argsort(pos, kind="stable")
+    cuts = np.searchsorted(pos[by_pos], np.arange(int(pos.max()) + 2))
+    for r in range(int(pos.max()) + 1):
+        sel = by_pos[cuts[r] : cuts[r + 1]]
+        owner, idx = _expand(last[sel] - first[sel])
+        lk = e_lock[first[sel][owner] + idx]
+        free = np.flatnonzero(~locked[lk])
+        if len(free) == 0:
+            continue
+        h = free[_runs(owner[free])]  # first free candidate of each pair that has one
+        locked[lk[h]] = True
+        won[pairs[sel[owner[h]]]] = True
