@@ -52,7 +52,7 @@ def ext_loaded() -> bool:
     return _backend.EXT.loaded
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def need_ext(ext_loaded: bool) -> None:
     if not ext_loaded:
         pytest.skip("compiled kernels not loaded (see test_backend.py::test_extension_loaded)")

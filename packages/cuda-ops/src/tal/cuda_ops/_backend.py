@@ -11,6 +11,8 @@ Environment:
   ``TAL_OPS_STRICT=1``        a missing/unusable C++ library (or, on a machine
                               with a CUDA device, a missing Triton) raises
                               :class:`ExtensionUnavailableError` at import.
+  ``TAL_OPS_GRAPH_CPU=ext``   use the C++ kernel for graph_aggregate on CPU (default:
+                              torch.einsum, measured faster; see GRAPH_CPU_REASON).
   ``TAL_OPS_EXT_DIR``         extra folder searched first for a compiled library.
   ``TAL_OPS_CACHE_DIR``       root of the JIT build cache (see ``build_extension``).
 """
@@ -57,6 +59,17 @@ def _flag(name: str) -> bool:
 
 
 DISABLE_EXT = _flag("TAL_OPS_DISABLE_EXT")
+GRAPH_CPU_EXT = os.environ.get("TAL_OPS_GRAPH_CPU", "").strip().lower() == "ext"
+
+#: Why graph_aggregate uses torch.einsum on CPU by default (measured by
+#: benchmarks/cuda_ops_graph_aggregate.py on the 2-core dev machine: the C++
+#: kernel runs at 0.63-0.78x the speed of einsum's MKL/oneDNN batched GEMM at
+#: CTR-GCN shapes, forward + backward).
+GRAPH_CPU_REASON = (
+    "torch.einsum (batched GEMM) measured faster than the C++ kernel at CTR-GCN shapes "
+    "(C++ 0.63-0.78x of einsum speed, benchmarks/cuda_ops_graph_aggregate.py); "
+    "TAL_OPS_GRAPH_CPU=ext selects the C++ kernel"
+)
 DISABLE_TRITON = _flag("TAL_OPS_DISABLE_TRITON")
 STRICT = _flag("TAL_OPS_STRICT")
 
@@ -105,6 +118,8 @@ TRITON = _TritonState()
 
 
 def cpu_choice(op: str) -> BackendChoice:
+    if op == "graph_aggregate" and not GRAPH_CPU_EXT:
+        return BackendChoice(IMPL_REF, GRAPH_CPU_REASON)
     if EXT.loaded:
         return BackendChoice(IMPL_EXT, f"C++ kernel; {EXT.reason}")
     return BackendChoice(IMPL_REF, f"pure-torch reference; {EXT.reason}")
@@ -122,7 +137,8 @@ def cuda_choice(op: str, *, load: bool = False) -> BackendChoice:
 
 
 def use_ext(op: str) -> bool:
-    return EXT.loaded
+    """Whether CPU tensors of ``op`` go to the C++ kernel (what ``cpu_choice`` reports)."""
+    return cpu_choice(op).impl == IMPL_EXT
 
 
 def triton_module() -> Any:

@@ -10,12 +10,16 @@ Two kinds of topology (``V`` joints):
   one call with ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)`` -> ``(N, K, C, T, V)``
   or summed over ``k``.
 
-float16/bfloat16 inputs are computed in float32 and rounded once (all
-backends). Both ops have a registered autograd formula whose backward is itself
-a dispatched op (C++ on CPU, Triton on CUDA, einsum reference otherwise).
+float16/bfloat16 inputs are computed with float32 accumulation and rounded
+once (all backends). Both ops have a registered autograd formula whose backward
+is itself a dispatched op. On CPU the default is the einsum reference, which
+was measured faster than the C++ kernel (see ``backend_info``);
+``TAL_OPS_GRAPH_CPU=ext`` selects the C++ kernel. CUDA tensors use Triton.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -41,7 +45,7 @@ def graph_refined_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
     """einsum reference; ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)``."""
     cdt = compute_dtype(x.dtype)
     eq = "nkcuv,nkctv->nctu" if sum_subsets else "nkcuv,nkctv->nkctu"
-    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype)
+    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype).contiguous()
 
 
 def graph_refined_backward_reference(
@@ -50,8 +54,8 @@ def graph_refined_backward_reference(
     cdt = compute_dtype(x.dtype)
     g, xc, Ac = grad.to(cdt), x.to(cdt), A.to(cdt)
     gsub = "nctu" if sum_subsets else "nkctu"
-    gx = torch.einsum(f"nkcuv,{gsub}->nkctv", Ac, g).to(x.dtype) if need_x else x.new_empty(_EMPTY)
-    gA = torch.einsum(f"{gsub},nkctv->nkcuv", g, xc).to(A.dtype) if need_A else A.new_empty(_EMPTY)
+    gx = torch.einsum(f"nkcuv,{gsub}->nkctv", Ac, g).to(x.dtype).contiguous() if need_x else x.new_empty(_EMPTY)
+    gA = torch.einsum(f"{gsub},nkctv->nkcuv", g, xc).to(A.dtype).contiguous() if need_A else A.new_empty(_EMPTY)
     return gx, gA
 
 
@@ -59,7 +63,7 @@ def graph_shared_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
     """einsum reference; ``x (N, C, T, V)``, ``A (K, V, V)``."""
     cdt = compute_dtype(x.dtype)
     eq = "kuv,nctv->nctu" if sum_subsets else "kuv,nctv->nkctu"
-    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype)
+    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype).contiguous()
 
 
 def graph_shared_backward_reference(
@@ -74,7 +78,7 @@ def graph_shared_backward_reference(
         gx = torch.einsum("kuv,nkctu->nctv", Ac, g) if need_x else None
         gA = torch.einsum("nkctu,nctv->kuv", g, xc) if need_A else None
     return (
-        gx.to(x.dtype) if gx is not None else x.new_empty(_EMPTY),
+        gx.to(x.dtype).contiguous() if gx is not None else x.new_empty(_EMPTY),
         gA.to(A.dtype).contiguous() if gA is not None else A.new_empty(_EMPTY),
     )
 
@@ -82,50 +86,59 @@ def graph_shared_backward_reference(
 # ------------------------------------------------------------ compiled kernels
 
 
-def _cast_call(fn, tensors: tuple[Tensor, ...], *args):
-    cdt = compute_dtype(tensors[0].dtype)
-    return fn(*(t.to(cdt).contiguous() for t in tensors), *args)
-
-
-def _kernels(device: torch.device):
+def _kernels(device: torch.device) -> tuple[Any, bool] | None:
+    """(kernel namespace, whether it takes float16/bfloat16 as is) serving ``device``, or None."""
     if device.type == "cpu" and _backend.use_ext("graph_aggregate"):
-        return torch.ops.tal_ops_ext
+        return torch.ops.tal_ops_ext, False
     if device.type == "cuda":
-        return _backend.triton_module()
+        tri = _backend.triton_module()
+        if tri is not None:
+            return tri, True
     return None
 
 
+def _args(tensors: tuple[Tensor, ...], keeps_half: bool) -> list[Tensor]:
+    if keeps_half and tensors[0].dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        return [t.contiguous() for t in tensors]
+    cdt = compute_dtype(tensors[0].dtype)
+    return [t.to(cdt).contiguous() for t in tensors]
+
+
 def _refined_fwd(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
-    k = _kernels(x.device)
-    if k is None:
+    found = _kernels(x.device)
+    if found is None:
         return graph_refined_reference(x, A, sum_subsets)
-    return _cast_call(k.graph_refined_fwd, (x, A), sum_subsets).to(x.dtype)
+    k, keeps_half = found
+    return k.graph_refined_fwd(*_args((x, A), keeps_half), sum_subsets).to(x.dtype)
 
 
 def _refined_bwd(
     grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
 ) -> tuple[Tensor, Tensor]:
-    k = _kernels(x.device)
-    if k is None:
+    found = _kernels(x.device)
+    if found is None:
         return graph_refined_backward_reference(grad, x, A, sum_subsets, need_x, need_A)
-    gx, gA = _cast_call(k.graph_refined_bwd, (grad, x, A), sum_subsets, need_x, need_A)
+    k, keeps_half = found
+    gx, gA = k.graph_refined_bwd(*_args((grad, x, A), keeps_half), sum_subsets, need_x, need_A)
     return gx.to(x.dtype), gA.to(A.dtype)
 
 
 def _shared_fwd(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
-    k = _kernels(x.device)
-    if k is None:
+    found = _kernels(x.device)
+    if found is None:
         return graph_shared_reference(x, A, sum_subsets)
-    return _cast_call(k.graph_shared_fwd, (x, A), sum_subsets).to(x.dtype)
+    k, keeps_half = found
+    return k.graph_shared_fwd(*_args((x, A), keeps_half), sum_subsets).to(x.dtype)
 
 
 def _shared_bwd(
     grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
 ) -> tuple[Tensor, Tensor]:
-    k = _kernels(x.device)
-    if k is None:
+    found = _kernels(x.device)
+    if found is None:
         return graph_shared_backward_reference(grad, x, A, sum_subsets, need_x, need_A)
-    gx, gA = _cast_call(k.graph_shared_bwd, (grad, x, A), sum_subsets, need_x, need_A)
+    k, keeps_half = found
+    gx, gA = k.graph_shared_bwd(*_args((grad, x, A), keeps_half), sum_subsets, need_x, need_A)
     return gx.to(x.dtype), gA.to(A.dtype)
 
 

@@ -9,6 +9,8 @@ the input dtype.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -16,8 +18,10 @@ from torch import Tensor
 
 
 @triton.jit
-def _mm(a, b, USE_DOT: tl.constexpr, IEEE: tl.constexpr):
+def _mm(a, b, USE_DOT: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
     """a (M, K) @ b (K, N) with fp32 (or fp64) accumulation."""
+    if UPCAST:  # see _config: bfloat16 dot under the interpreter
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="ieee")
     if USE_DOT:
         if IEEE:
             return tl.dot(a, b, input_precision="ieee")
@@ -40,6 +44,7 @@ def _refined_fwd_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
     ACC: tl.constexpr,
 ):
     item = tl.program_id(0)
@@ -59,7 +64,7 @@ def _refined_fwd_kernel(
         slab = ((n * K + k0 + s) * C + c).to(tl.int64)
         x = tl.load(x_ptr + slab * T * V + rt[:, None] * V + rv[None, :], mask=mt[:, None] & mv[None, :], other=0.0)
         a = tl.load(a_ptr + slab * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
-        acc += _mm(x, tl.trans(a), USE_DOT, IEEE)  # out[t, u] = sum_v x[t, v] A[u, v]
+        acc += _mm(x, tl.trans(a), USE_DOT, IEEE, UPCAST)  # out[t, u] = sum_v x[t, v] A[u, v]
     if SUM:
         out_slab = (n * C + c).to(tl.int64)
     else:
@@ -82,6 +87,7 @@ def _refined_bwd_x_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     slab = tl.program_id(0).to(tl.int64)  # (n, k, c)
     rt = tl.program_id(1) * BT + tl.arange(0, BT)
@@ -94,7 +100,7 @@ def _refined_bwd_x_kernel(
         gslab = slab
     g = tl.load(g_ptr + gslab * T * V + rt[:, None] * V + rv[None, :], mask=mt[:, None] & mv[None, :], other=0.0)
     a = tl.load(a_ptr + slab * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
-    gx = _mm(g, a, USE_DOT, IEEE)  # gx[t, v] = sum_u g[t, u] A[u, v]
+    gx = _mm(g, a, USE_DOT, IEEE, UPCAST)  # gx[t, v] = sum_u g[t, u] A[u, v]
     offs = slab * T * V + rt[:, None] * V + rv[None, :]
     tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mt[:, None] & mv[None, :])
 
@@ -113,6 +119,7 @@ def _refined_bwd_a_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
     ACC: tl.constexpr,
 ):
     slab = tl.program_id(0).to(tl.int64)
@@ -128,7 +135,7 @@ def _refined_bwd_a_kernel(
         m = (rt < T)[:, None] & mv[None, :]
         g = tl.load(g_ptr + gslab * T * V + rt[:, None] * V + rv[None, :], mask=m, other=0.0)
         x = tl.load(x_ptr + slab * T * V + rt[:, None] * V + rv[None, :], mask=m, other=0.0)
-        acc += _mm(tl.trans(g), x, USE_DOT, IEEE)  # gA[u, v] = sum_t g[t, u] x[t, v]
+        acc += _mm(tl.trans(g), x, USE_DOT, IEEE, UPCAST)  # gA[u, v] = sum_t g[t, u] x[t, v]
     offs = slab * V * V + rv[:, None] * V + rv[None, :]
     tl.store(ga_ptr + offs, acc.to(ga_ptr.dtype.element_ty), mask=mv[:, None] & mv[None, :])
 
@@ -147,6 +154,7 @@ def _shared_fwd_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     rr = tl.program_id(0).to(tl.int64) * BR + tl.arange(0, BR)
     k = tl.program_id(1)
@@ -155,7 +163,7 @@ def _shared_fwd_kernel(
     mv = rv < V
     x = tl.load(x_ptr + rr[:, None] * V + rv[None, :], mask=mr[:, None] & mv[None, :], other=0.0)
     a = tl.load(a_ptr + k * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
-    out = _mm(x, tl.trans(a), USE_DOT, IEEE)
+    out = _mm(x, tl.trans(a), USE_DOT, IEEE, UPCAST)
     if SUM:
         orow = rr
     else:
@@ -180,6 +188,7 @@ def _shared_bwd_x_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
     ACC: tl.constexpr,
 ):
     rr = tl.program_id(0).to(tl.int64) * BR + tl.arange(0, BR)
@@ -194,7 +203,7 @@ def _shared_bwd_x_kernel(
             grow = ((rr // CT) * K + k) * CT + rr % CT
         g = tl.load(g_ptr + grow[:, None] * V + rv[None, :], mask=mr[:, None] & mv[None, :], other=0.0)
         a = tl.load(a_ptr + k * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
-        acc += _mm(g, a, USE_DOT, IEEE)
+        acc += _mm(g, a, USE_DOT, IEEE, UPCAST)
     tl.store(gx_ptr + rr[:, None] * V + rv[None, :], acc.to(gx_ptr.dtype.element_ty), mask=mr[:, None] & mv[None, :])
 
 
@@ -213,6 +222,7 @@ def _shared_bwd_a_kernel(
     VP: tl.constexpr,
     USE_DOT: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
     ACC: tl.constexpr,
 ):
     prog = tl.program_id(0)
@@ -231,7 +241,7 @@ def _shared_bwd_a_kernel(
         m = mr[:, None] & mv[None, :]
         g = tl.load(g_ptr + grow[:, None] * V + rv[None, :], mask=m, other=0.0)
         x = tl.load(x_ptr + rr[:, None] * V + rv[None, :], mask=m, other=0.0)
-        acc += _mm(tl.trans(g), x, USE_DOT, IEEE)
+        acc += _mm(tl.trans(g), x, USE_DOT, IEEE, UPCAST)
     base = (prog * tl.num_programs(1) + k).to(tl.int64) * VP * VP
     tl.store(part_ptr + base + rv[:, None] * VP + rv[None, :], acc)
 
@@ -243,6 +253,10 @@ def _config(dtype: torch.dtype, v: int) -> dict:
         "VP": vp,
         "USE_DOT": use_dot,
         "IEEE": dtype == torch.float32,
+        # Triton's interpreter (3.8) computes bfloat16 tl.dot on raw bit patterns; there
+        # (only) bfloat16 tiles are converted to float32 first, which is what the GPU
+        # dot computes anyway (exact products, float32 accumulation).
+        "UPCAST": dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1",
         "ACC": tl.float64 if dtype == torch.float64 else tl.float32,
         "BT": 32 if use_dot else 16,
     }

@@ -9,6 +9,14 @@ from torch import Tensor
 
 
 @triton.jit
+def _div(a, b):
+    """IEEE round-to-nearest division (Triton's fp32 ``/`` may be approximate on GPUs)."""
+    if a.dtype == tl.float32:
+        return tl.math.div_rn(a, b)
+    return a / b
+
+
+@triton.jit
 def _iou(sa, ea, sb, eb):
     la = ea - sa
     la = tl.where(la < 0, 0.0, la)  # keeps NaN
@@ -19,7 +27,7 @@ def _iou(sa, ea, sb, eb):
     inter = hi - lo
     inter = tl.where(inter < 0, 0.0, inter)
     union = la + lb - inter
-    q = tl.math.div_rn(inter, union)
+    q = _div(inter, union)
     return tl.where(union > 0, q, tl.where(union == union, 0.0, union))
 
 

@@ -20,6 +20,14 @@ MAX_GROUP = 8192
 
 
 @triton.jit
+def _div(a, b):
+    """IEEE round-to-nearest division (Triton's fp32 ``/`` may be approximate on GPUs)."""
+    if a.dtype == tl.float32:
+        return tl.math.div_rn(a, b)
+    return a / b
+
+
+@triton.jit
 def _at(x, pos, idx, fill):
     """x[idx] as a scalar (exact: every other lane is ``fill``)."""
     return tl.max(tl.where(pos == idx, x, fill), axis=0)
@@ -32,7 +40,7 @@ def _overlap(ix1, ix2, ia, x1, x2, ar):
     d = hi - lo
     inter = tl.where(d > 0, d, 0.0)
     den = ia + ar - inter
-    return tl.where(den > 0, tl.math.div_rn(inter, den), 0.0)
+    return tl.where(den > 0, _div(inter, den), 0.0)
 
 
 @triton.jit
@@ -90,7 +98,7 @@ def _soft_nms_kernel(
         ovr = _overlap(x1_m, x2_m, ar_m, x1, x2, ar)
         upd = (pos > i) & (pos < count)
         if METHOD == 2:
-            arg = tl.math.div_rn(-(ovr * ovr), sigma)
+            arg = _div(-(ovr * ovr), sigma)
             weight = tl.exp(arg.to(tl.float64)).to(sc.dtype)
             sc = tl.where(upd & (ovr > 0), sc * weight, sc)
         elif METHOD == 1:
@@ -177,7 +185,7 @@ def _voting_kernel(
         d = hi - lo
         inter = tl.where(d > 0, d, 0.0)
         den = length[:, None] + (x2 - x1)[None, :] - inter
-        iou = tl.where(den != 0, tl.math.div_rn(inter, den), 0.0)
+        iou = tl.where(den != 0, _div(inter, den), 0.0)
         w = tl.where((iou >= thr) & mn[None, :], sc[None, :] * iou, 0.0).to(tl.float64)
         aw += tl.sum(w, axis=1)
         a1 += tl.sum(w * x1[None, :].to(tl.float64), axis=1)

@@ -1,0 +1,170 @@
+"""graph_aggregate: C++ kernels and the public op (with autograd) against the einsum reference."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tal.cuda_ops as ops
+from tal.cuda_ops import _backend
+
+ga = importlib.import_module("tal.cuda_ops.graph_aggregate")
+
+TOL = {
+    torch.float32: dict(rtol=1e-5, atol=1e-4),
+    torch.float64: dict(rtol=1e-12, atol=1e-11),
+    torch.float16: dict(rtol=2e-3, atol=2e-2),
+    torch.bfloat16: dict(rtol=1.6e-2, atol=1e-1),
+}
+
+
+def _close(actual, expected, dtype):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, **TOL[dtype])
+
+
+def _refined_inputs(n, k, c, t, v, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, k, c, t, v, generator=g, dtype=torch.float64).to(dtype)
+    a = torch.randn(n, k, c, v, v, generator=g, dtype=torch.float64).to(dtype)
+    return x, a, g
+
+
+shapes = st.tuples(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(1, 40),
+    st.sampled_from([1, 3, 7, 16, 25, 33, 70]),
+)
+
+
+@given(shape=shapes, sum_k=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_ext_refined_matches_reference(need_ext, shape, sum_k, dtype):
+    n, k, c, t, v = shape
+    x, a, g = _refined_inputs(n, k, c, t, v, dtype)
+    ext = torch.ops.tal_ops_ext
+    _close(ext.graph_refined_fwd(x, a, sum_k), ga.graph_refined_reference(x, a, sum_k), dtype)
+    grad = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g, dtype=torch.float64).to(dtype)
+    for got, want in zip(
+        ext.graph_refined_bwd(grad, x, a, sum_k, True, True),
+        ga.graph_refined_backward_reference(grad, x, a, sum_k, True, True),
+        strict=True,
+    ):
+        _close(got, want, dtype)
+    gx, gA = ext.graph_refined_bwd(grad, x, a, sum_k, False, True)
+    assert gx.numel() == 0 and gA.shape == a.shape
+
+
+@given(shape=shapes, sum_k=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_ext_shared_matches_reference(need_ext, shape, sum_k, dtype):
+    n, k, c, t, v = shape
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, c, t, v, generator=g, dtype=torch.float64).to(dtype)
+    a = torch.randn(k, v, v, generator=g, dtype=torch.float64).to(dtype)
+    ext = torch.ops.tal_ops_ext
+    _close(ext.graph_shared_fwd(x, a, sum_k), ga.graph_shared_reference(x, a, sum_k), dtype)
+    grad = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g, dtype=torch.float64).to(dtype)
+    for got, want in zip(
+        ext.graph_shared_bwd(grad, x, a, sum_k, True, True),
+        ga.graph_shared_backward_reference(grad, x, a, sum_k, True, True),
+        strict=True,
+    ):
+        _close(got, want, dtype)
+
+
+def test_reference_is_the_ctrgcn_formula():
+    x, a, _ = _refined_inputs(2, 1, 3, 5, 4, torch.float64)
+    out = ops.graph_aggregate(x[:, 0], a[:, 0])
+    manual = torch.zeros(2, 3, 5, 4, dtype=torch.float64)
+    for n in range(2):
+        for c in range(3):
+            for t in range(5):
+                for u in range(4):
+                    manual[n, c, t, u] = sum(a[n, 0, c, u, v] * x[n, 0, c, t, v] for v in range(4))
+    torch.testing.assert_close(out, manual)
+    adj = torch.randn(3, 4, 4, dtype=torch.float64)
+    shared = ops.graph_aggregate(x[:, 0], adj)
+    assert shared.shape == (2, 3, 3, 5, 4)
+    torch.testing.assert_close(shared[1, 2, 0, 4], adj[2] @ x[1, 0, 0, 4])
+    torch.testing.assert_close(ops.graph_aggregate(x[:, 0], adj, sum_subsets=True), shared.sum(1))
+
+
+@pytest.fixture(params=["default", "cpu-ext"])
+def dispatch(request, monkeypatch, ext_loaded):
+    if request.param == "cpu-ext":
+        if not ext_loaded:
+            pytest.skip("compiled kernels not loaded")
+        monkeypatch.setattr(_backend, "GRAPH_CPU_EXT", True)
+        assert ops.backend_info()["graph_aggregate"]["cpu"].impl == "cpu-ext"
+    else:
+        assert ops.backend_info()["graph_aggregate"]["cpu"].impl == "reference"
+    return request.param
+
+
+@pytest.mark.parametrize("variant", ["refined4", "refined5", "refined5sum", "shared", "sharedsum"])
+def test_gradcheck_public_op(dispatch, variant):
+    g = torch.Generator().manual_seed(3)
+    k, v = 2, 5
+    if variant == "refined4":
+        x = torch.randn(2, 3, 4, v, generator=g, dtype=torch.float64)
+        a = torch.randn(2, 3, v, v, generator=g, dtype=torch.float64)
+        fn = lambda x, a: ops.graph_aggregate(x, a)  # noqa: E731
+    elif variant.startswith("refined5"):
+        x = torch.randn(2, k, 3, 4, v, generator=g, dtype=torch.float64)
+        a = torch.randn(2, k, 3, v, v, generator=g, dtype=torch.float64)
+        s = variant.endswith("sum")
+        fn = lambda x, a: ops.graph_aggregate(x, a, sum_subsets=s)  # noqa: E731
+    else:
+        x = torch.randn(2, 3, 4, v, generator=g, dtype=torch.float64)
+        a = torch.randn(k, v, v, generator=g, dtype=torch.float64)
+        s = variant.endswith("sum")
+        fn = lambda x, a: ops.graph_aggregate(x, a, sum_subsets=s)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x.requires_grad_(), a.requires_grad_()))
+    # gradient for one input only
+    x.grad = None
+    fn(x, a.detach()).sum().backward()
+    assert x.grad is not None
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_public_op_dtypes_and_noncontiguous(dispatch, dtype):
+    x, a, _g = _refined_inputs(2, 3, 8, 12, 25, torch.float32, seed=4)
+    xd, ad = x.to(dtype), a.to(dtype)
+    xd_nc = xd.transpose(3, 4).contiguous().transpose(3, 4)  # same values, not contiguous
+    assert not xd_nc.is_contiguous()
+    out = ops.graph_aggregate(xd_nc, ad, sum_subsets=True)
+    want = ga.graph_refined_reference(xd.float(), ad.float(), True).to(dtype)
+    _close(out, want, dtype)
+    xr = xd_nc.detach().requires_grad_()
+    ar = ad.detach().requires_grad_()
+    ops.graph_aggregate(xr, ar, sum_subsets=True).float().sum().backward()
+    gx, gA = ga.graph_refined_backward_reference(torch.ones(2, 8, 12, 25), xd.float(), ad.float(), True, True, True)
+    assert xr.grad.dtype == dtype
+    _close(xr.grad, gx.to(dtype), dtype)
+    _close(ar.grad, gA.to(dtype), dtype)
+
+
+def test_empty_batch(dispatch):
+    x = torch.zeros(0, 3, 4, 25, requires_grad=True)
+    a = torch.zeros(0, 3, 25, 25, requires_grad=True)
+    out = ops.graph_aggregate(x, a)
+    assert out.shape == (0, 3, 4, 25)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+def test_validation():
+    x = torch.zeros(2, 3, 4, 5)
+    with pytest.raises(ValueError, match=r"\(K, 5, 5\)"):
+        ops.graph_aggregate(x, torch.zeros(2, 4, 4))
+    with pytest.raises(ValueError, match="must be"):
+        ops.graph_aggregate(x, torch.zeros(2, 3, 5, 4))
+    with pytest.raises(TypeError, match="same dtype"):
+        ops.graph_aggregate(x, torch.zeros(2, 5, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x must be"):
+        ops.graph_aggregate(x, torch.zeros(2, 1, 3, 5, 5))
