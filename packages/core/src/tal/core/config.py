@@ -269,7 +269,7 @@ def format_validation_error(err: ValidationError, data: Any, model: type[BaseMod
         extra = ""
         ctx = e.get("ctx") or {}
         if e["type"] == "union_tag_invalid":
-            extra = f"; allowed names: {ctx.get('expected_tags')}"
+            msg = f"unknown name {ctx.get('tag')!r}; allowed names: {ctx.get('expected_tags')}"
         elif e["type"] == "union_tag_not_found":
             extra = "; add a `name` field"
         elif e["type"] == "extra_forbidden":
@@ -278,7 +278,9 @@ def format_validation_error(err: ValidationError, data: Any, model: type[BaseMod
                 close = difflib.get_close_matches(path[-1], allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 extra = f"; allowed fields: {', '.join(allowed)}{hint}"
-        got = "" if e["type"] in ("missing", "union_tag_not_found") else f" (got {e.get('input')!r})"
+        got = (
+            "" if e["type"] in ("missing", "union_tag_not_found", "union_tag_invalid") else f" (got {e.get('input')!r})"
+        )
         lines.append(f"  {where}: {msg}{got}{extra}")
     head = f"invalid config{' ' + source if source else ''}:"
     return "\n".join([head, *lines])
