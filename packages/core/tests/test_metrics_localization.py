@@ -81,12 +81,13 @@ def detection_data(draw, max_videos: int = 5):
 
 
 @FAST
-@given(detection_data(), st.sampled_from(["actionformer", "exact"]), st.booleans())
-def test_fast_equals_loop_oracle(data, label_mode, dedup):
+@given(
+    detection_data(), st.sampled_from(["actionformer", "exact"]), st.booleans(), st.sampled_from(["numpy", "stable"])
+)
+def test_fast_equals_loop_oracle(data, label_mode, dedup, tie_order):
     arrays, (thr, top_k) = data
-    fast = compute_detection_metrics(*arrays, thr, top_k, label_mode=label_mode, dedup_gt=dedup)
-    loop = detection_metrics_loop(*arrays, thr, top_k, label_mode=label_mode, dedup_gt=dedup)
-    assert_same(fast, loop)
+    kw = {"label_mode": label_mode, "dedup_gt": dedup, "tie_order": tie_order}
+    assert_same(compute_detection_metrics(*arrays, thr, top_k, **kw), detection_metrics_loop(*arrays, thr, top_k, **kw))
 
 
 def test_fast_equals_loop_oracle_on_a_larger_random_set():
@@ -172,15 +173,29 @@ def test_hand_computed_ap_and_recall():
     assert r.as_dict()["recall@5x@0.85"] == pytest.approx(50.0)
 
 
-def test_tied_scores_come_in_reverse_input_order():
+def test_tied_scores_come_in_reverse_input_order_with_a_stable_sort():
     # Ground truth [0, 10]. q1 [0, 10] (tIoU 1) and q2 [0, 5] (tIoU 0.5) both score 0.5, q1 first.
-    # The evaluator reverses an ascending argsort, so q2 is ranked first.
+    # The evaluator reverses an ascending argsort, so with a stable sort q2 is ranked first.
     gt = {"v": seg([(0, 10)], [0])}
     pred = {"v": seg([(0, 10), (0, 5)], [0, 0], [0.5, 0.5])}
-    r = evaluate_detection(gt, pred, [0.5, 0.7])
+    r = evaluate_detection(gt, pred, [0.5, 0.7], tie_order="stable")
     # thr 0.5: q2 TP, q1 FP (locked) -> precision 1, 1/2; recall 1, 1 -> AP = 1 * 1 = 100
     # thr 0.7: q2 FP (0.5 < 0.7), q1 TP -> precision 0, 1/2; recall 0, 1 -> AP = (1 - 0) * 1/2 = 50
     assert r.mAP == pytest.approx([100.0, 50.0])
+
+
+def test_numpy_tie_order_follows_numpys_own_argsort():
+    # Five tied-score predictions of one instance: the evaluator's ranking is argsort()[::-1] with
+    # NumPy's default (possibly unstable, SIMD) sort; "numpy" reproduces whatever it returns here.
+    scores = np.array([0.9, 0.9, 0.5, 0.2, 0.9])
+    rows = [(0, 10), (0, 6), (0, 10), (0, 10), (0, 4)]  # tIoU 1, 0.6, 1, 1, 0.4 with [0, 10]
+    gt = {"v": seg([(0, 10)], [0])}
+    pred = {"v": seg(rows, [0] * 5, scores.tolist())}
+    first = int(np.argsort(scores)[::-1][0])  # the prediction ranked first takes the instance
+    got = evaluate_detection(gt, pred, [0.5], tie_order="numpy").mAP[0]
+    assert got == pytest.approx(100.0 if rows[first][1] >= 5 else 50.0)
+    loop = detection_metrics_loop(["v"], [[0, 10]], [0], ["v"] * 5, rows, [0] * 5, scores, [0.5], tie_order="numpy")
+    assert got == loop.mAP[0]
 
 
 def test_prediction_checks_ground_truth_by_descending_tiou_and_skips_locked():

@@ -57,7 +57,7 @@ __all__ = [
 
 def build_detection_metric(config: DetectionMapConfig) -> DetectionMetric:
     """Localization mAP and Recall@kx (ActivityNet / ActionFormer evaluator)."""
-    return DetectionMetric(config.tiou_thresholds, config.top_k, config.label_mode, config.dedup_gt)
+    return DetectionMetric(config.tiou_thresholds, config.top_k, config.label_mode, config.dedup_gt, config.tie_order)
 
 
 def build_segmentation_metric(config: SegmentationConfig) -> SegmentationMetric:

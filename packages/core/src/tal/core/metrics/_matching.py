@@ -6,8 +6,6 @@ reorganises the per-prediction loop so that numpy does the work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 _BLOCK = 1 << 15  # elements per block of the (predictions, instances) tIoU matrices
@@ -64,6 +62,8 @@ def match(
     n_cls: int,
     thr: np.ndarray,
     ks: np.ndarray,
+    pscore: np.ndarray,
+    tie_order: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy matching and Recall@kx coverage of all classes, videos and thresholds at once.
 
@@ -71,6 +71,9 @@ def match(
     per bucket of groups with similar ground-truth counts (padded ``(n, G)`` blocks stay small) and
     reduced to each prediction's candidates (tIoU >= the lowest threshold) in preference order;
     :func:`_resolve` then matches everything at once.
+
+    ``tie_order="numpy"`` orders tied tIoUs (and, for Recall@kx, the predictions of a group) with
+    NumPy's default argsort of the very arrays the evaluator sorts; ``"stable"`` with a stable sort.
 
     Returns:
         tp: ``(n, T)`` bool per prediction of ``order``; covered: ``(C, T, K)`` instances covered by
@@ -99,6 +102,8 @@ def match(
     pos = np.minimum(np.searchsorted(gsk[gt_first], sk[gfirst]), len(gt_first) - 1)
     n_g = np.where(gsk[gt_first][pos] == sk[gfirst], gt_size[pos], 0)  # 0: all false positives
 
+    recall_rank = rank if tie_order == "stable" else _group_score_ranks(order[by_group], gfirst, gsize, n_g, pscore)
+
     log_g = np.where(n_g > 0, np.ceil(np.log2(np.maximum(n_g, 1))), -1).astype(np.int64)
     entry_bucket = log_g[group_of]
     by_bucket = np.argsort(small_int(entry_bucket + 1, 66), kind="stable")  # groups stay contiguous
@@ -123,19 +128,18 @@ def match(
             loc = local[c0 : c0 + step]
             p = p_all[c0 : c0 + step]
             iou = tiou(pseg[p, 0][:, None], pseg[p, 1][:, None], gs[loc], ge[loc])
-            np.nan_to_num(iou, copy=False, nan=np.inf)  # a NaN tIoU never stops the evaluator's scan
             key = np.where(colvalid[loc], iou, -np.inf)
+            np.nan_to_num(key, copy=False, nan=np.inf)  # a NaN tIoU never stops the evaluator's scan
             n_cand = np.count_nonzero(key >= t_min, axis=1)  # rows without are false positives everywhere
             one = np.flatnonzero(n_cand == 1)  # the usual case: the only candidate is the maximum
             j = key[one].argmax(axis=1)
             singles.append((rows[c0 + one], gid[loc[one], j], key[one, j]))
             many = np.flatnonzero(n_cand > 1)
-            if len(many):  # candidates by descending key, ties: the later instance first (ragged rows)
-                k = key[many]
-                by_key = np.argsort(k, axis=1, kind="stable")[:, ::-1]
+            if len(many):  # candidates in the evaluator's scan order (ragged rows)
+                by_key = _scan_order(iou[many], key[many], n_g[groups][loc[many]], tie_order)
                 take = np.arange(width)[None, :] < n_cand[many][:, None]
                 inst = gid[loc[many][:, None], by_key][take]
-                multis.append((rows[c0 + many], n_cand[many], inst, np.take_along_axis(k, by_key, 1)[take]))
+                multis.append((rows[c0 + many], n_cand[many], inst, np.take_along_axis(key[many], by_key, 1)[take]))
     if not singles:
         return tp, covered  # no prediction shares a (class, video) with ground truth
 
@@ -148,7 +152,7 @@ def match(
     won1, won2, first_hit = _resolve(
         (rows1, cat(singles, 1, np.int64), cat(singles, 2, np.float64)),
         (rows2, cat(multis, 1, np.int64), cat(multis, 2, np.int64), cat(multis, 3, np.float64)),
-        rank,
+        recall_rank,
         thr,
         inst_group,
     )
@@ -163,26 +167,57 @@ def match(
     return tp, covered
 
 
-def _first_per_instance(inst: np.ndarray, row: np.ndarray, counts: Sequence[np.ndarray], n_t: int) -> list[np.ndarray]:
-    """Rows (``row`` gives evaluation order inside a group) with one instance ``inst`` each: for each
-    ``count`` (the row passes the ascending thresholds ``[0, count)``) an ``(m, T)`` bool mask, the
-    row is the first of its instance to pass threshold ``t``."""
+def _scan_order(iou: np.ndarray, key: np.ndarray, n_inst: np.ndarray, tie_order: str) -> np.ndarray:
+    """Column order in which the evaluator scans each row's instances: ``argsort()[::-1]`` of the
+    row's ``n_inst`` tIoUs (NaN first). ``"numpy"``: NumPy's default argsort of exactly those
+    arrays (rows of equal length sorted together: the same kernel per row); ``"stable"``: stable.
+    Padding columns come last. Returns ``(m, W)`` column indices."""
+    m, width = key.shape
+    if tie_order == "stable":
+        return np.argsort(key, axis=1, kind="stable")[:, ::-1]
+    out = np.empty((m, width), np.int64)
+    for g in np.unique(n_inst):
+        sel = np.flatnonzero(n_inst == g)
+        out[sel, :g] = np.argsort(iou[sel, :g], axis=1)[:, ::-1]
+        out[sel, g:] = np.arange(g, width)
+    return out
+
+
+def _group_score_ranks(
+    p: np.ndarray, gfirst: np.ndarray, gsize: np.ndarray, n_g: np.ndarray, pscore: np.ndarray
+) -> np.ndarray:
+    """Position of each prediction in ``argsort()[::-1]`` (NumPy's default sort) of its group's scores
+    in input order, as the evaluator's Recall@kx does per video; ``p`` are the predictions in group
+    order. Groups without ground truth are left at 0 (they cover nothing)."""
+    out = np.zeros(len(p), np.int64)
+    for size in np.unique(gsize[n_g > 0]):
+        sel = np.flatnonzero((gsize == size) & (n_g > 0))
+        entries = gfirst[sel][:, None] + np.arange(size)  # (g, size) positions in group order
+        by_input = np.argsort(p[entries], axis=1)  # prediction indices are unique
+        entries = np.take_along_axis(entries, by_input, axis=1)  # now in input order
+        ranked = np.argsort(pscore[p[entries]], axis=1)[:, ::-1]
+        pos = np.empty_like(ranked)
+        np.put_along_axis(pos, ranked, np.arange(size)[None, :], axis=1)
+        out[entries] = pos
+    return out
+
+
+def _first_per_instance(inst: np.ndarray, row: np.ndarray, count: np.ndarray, n_t: int) -> np.ndarray:
+    """Rows (``row`` gives evaluation order inside a group) with one instance ``inst`` each, passing
+    the ascending thresholds ``[0, count)``: ``(m, T)`` bool, the row is the first of its instance to
+    pass threshold ``t``."""
     if len(inst) == 0:
-        return [np.zeros((0, n_t), bool) for _ in counts]
+        return np.zeros((0, n_t), bool)
     o = np.argsort(inst * (int(row.max()) + 1) + row)  # unique keys: by instance, then row
-    io = inst[o]
+    io, co = inst[o], count[o]
     head = np.concatenate([[True], io[1:] != io[:-1]])
     base = (np.cumsum(head) - 1) * (n_t + 1)  # separates instances: an exact segmented running max
+    before = np.concatenate([[0], np.maximum.accumulate(base + co)[:-1]]) - base
+    before[head] = 0
     t_idx = np.arange(n_t)[None, :]
-    masks = []
-    for count in counts:
-        co = count[o]
-        before = np.concatenate([[0], np.maximum.accumulate(base + co)[:-1]]) - base
-        before[head] = 0
-        mask = np.empty((len(inst), n_t), bool)
-        mask[o] = (t_idx >= before[:, None]) & (t_idx < co[:, None])
-        masks.append(mask)
-    return masks
+    mask = np.empty((len(inst), n_t), bool)
+    mask[o] = (t_idx >= before[:, None]) & (t_idx < co[:, None])
+    return mask
 
 
 def _resolve(
@@ -205,7 +240,8 @@ def _resolve(
             are tIoU with NaN as +inf.
         multi: ``(rows (m2,), counts (m2,) >= 2, instances (E,), keys (E,))``: ragged candidate lists in
             preference order (descending key).
-        rank: position in the group, indexed by row; thr: ``(T,)`` ascending; inst_group: ``(n_inst,)``.
+        rank: Recall@kx rank in the group (evaluator's per-video score order), indexed by row;
+            thr: ``(T,)`` ascending; inst_group: ``(n_inst,)``.
 
     Returns:
         won1 ``(m1, T)``, won2 ``(m2, T)`` true positives; first_hit ``(n_inst, T)``: best rank of a
@@ -217,15 +253,16 @@ def _resolve(
     t_idx = np.arange(n_t)
     first_hit = np.full(n_inst * n_t, np.iinfo(np.int64).max)
 
-    # Each prediction's best candidate: the first prediction passing a threshold wins (and covers) it.
+    # Each prediction's best candidate: the first prediction passing a threshold wins it.
     start2 = np.cumsum(cnt2) - cnt2
     rows = np.concatenate([rows1, rows2])
     c0 = np.concatenate([c1, inst2[start2]])
     k0 = np.concatenate([k1, key2[start2]])
     n_pass0 = np.searchsorted(thr, k0, side="right")
-    first0, cover0 = _first_per_instance(c0, rows, [n_pass0, np.where(np.isfinite(k0), n_pass0, 0)], n_t)
+    first0 = _first_per_instance(c0, rows, n_pass0, n_t)
     lock0 = c0[:, None] * n_t + t_idx[None, :]  # (m, T) flat (instance, threshold)
-    first_hit[lock0[cover0]] = np.broadcast_to(rank[rows][:, None], cover0.shape)[cover0]
+    cover0 = t_idx[None, :] < np.where(np.isfinite(k0), n_pass0, 0)[:, None]  # a NaN tIoU covers nothing
+    np.minimum.at(first_hit, lock0[cover0], np.broadcast_to(rank[rows][:, None], cover0.shape)[cover0])
 
     # Other candidates of multi-candidate predictions, per passing threshold: (entry, threshold).
     e_row = np.repeat(np.arange(m2), cnt2)

@@ -16,7 +16,9 @@ class DetectionMapConfig(ComponentConfig):
     ``tiou_thresholds`` defaults to ActionFormer's THUMOS14 ``np.linspace(0.3, 0.7, 5)`` (0.3 … 0.7; its
     second value is the float 0.39999999999999997). ``label_mode="actionformer"`` reproduces the
     evaluator's renumbering of label ids (see :mod:`tal.core.metrics.localization`); ``dedup_gt``
-    drops duplicate / sub-millisecond ground truth as ActionFormer's annotation reader does.
+    drops duplicate / sub-millisecond ground truth as ActionFormer's annotation reader does;
+    ``tie_order`` orders tied scores / tIoUs like NumPy's default argsort (the evaluator, on this
+    machine) or stably (the same everywhere).
     """
 
     name: Literal["detection-map"] = "detection-map"
@@ -24,6 +26,7 @@ class DetectionMapConfig(ComponentConfig):
     top_k: list[int] = Field(default_factory=lambda: [1, 5])
     label_mode: Literal["actionformer", "exact"] = "actionformer"
     dedup_gt: bool = True
+    tie_order: Literal["numpy", "stable"] = "numpy"
 
     @field_validator("tiou_thresholds")
     @classmethod

@@ -21,24 +21,29 @@ Conventions reproduced:
 - **Ground-truth clean-up** (``dedup_gt=True``, done by ActionFormer when it reads the annotation
   file): per video, in input order, an instance is dropped if it is shorter than ``1e-3`` s or if
   an earlier *kept* instance of the same label has start and end within ``1e-3`` s of it.
-- **Prediction order** (per class): by descending score; tied scores come in *reverse input order*,
-  since the evaluator reverses an ascending argsort (``argsort()[::-1]``). NumPy's default argsort
-  is not guaranteed stable, so for ties the original is platform dependent; this module uses the
-  stable reading. NaN scores come first. Input order is the order of ``pred_*`` arrays (for
+- **Orders and ties**: the evaluator reverses NumPy's default ascending argsort
+  (``argsort()[::-1]``) of the class's scores (AP), of one video's scores of the class (Recall@kx)
+  and of a prediction's tIoUs with the instances (matching). That sort is not stable: with
+  NumPy >= 1.25 on AVX-512 / AVX2 CPUs (x86-simd-sort) tied values come out in an order that depends
+  on the platform, so the original's results with tied scores or tied tIoUs are platform dependent.
+  ``tie_order="numpy"`` (default) calls NumPy's default argsort on exactly the arrays the evaluator
+  sorts (identical numbers on the same machine and NumPy); ``tie_order="stable"`` uses a stable sort,
+  i.e. ties in *reverse input order* (later first), deterministic everywhere. NaN scores and NaN tIoUs
+  come first. Input order is the order of the ``pred_*`` / ``gt_*`` arrays (for
   :class:`DetectionMetric`: update order, videos in the order given).
 - **Matching** (AP), per class and threshold, predictions in that order: a prediction of a video
   without ground truth of its class is a false positive. Otherwise it looks at the ground truth of
-  its video and class by descending tIoU (ties: later instance first, NaN first), stops with a
-  false positive at the first tIoU below the threshold, skips instances already matched at this
-  threshold and takes the first free one (true positive). If all candidates are taken it is a
-  false positive. A NaN tIoU never stops the scan (it is matched like a perfect overlap).
-  Predictions of videos that are not in the ground truth at all are false positives too.
+  its video and class by descending tIoU, stops with a false positive at the first tIoU below the
+  threshold, skips instances already matched at this threshold and takes the first free one (true
+  positive). If all candidates are taken it is a false positive. A NaN tIoU (``0/0``: two
+  zero-length segments) never stops the scan (it is matched like a perfect overlap). Predictions of
+  videos that are not in the ground truth at all are false positives too.
 - **AP**: ``precision = cumsum(tp) / (cumsum(tp) + cumsum(fp))``, ``recall = cumsum(tp) / n_gt``;
   all-point interpolated (VOC 2011): pad precision with 0 at both ends and recall with 0 and 1,
   make precision non-increasing from the right, sum ``Δrecall · precision`` where recall changes.
 - **Recall@kx** (Ego4D-MQ), per class: for every video with ground truth of the class, take the
-  ``k · n`` highest-scored predictions of that video and class (``n`` = its instance count; same
-  tie order) and count instances with tIoU ``>=`` threshold to any of them (no one-to-one matching;
+  ``k · n`` highest-scored predictions of that video and class (``n`` = its instance count) and
+  count instances with tIoU ``>=`` threshold to any of them (no one-to-one matching;
   NaN tIoU does not count). Recall = covered / all instances of the class; mean over classes.
 - **Thresholds** are compared as given: ActionFormer builds them with ``np.linspace`` (THUMOS14
   ``0.3, 0.39999999999999997, 0.5, 0.6, 0.7``, the default here; Ego4D / EPIC
@@ -61,6 +66,7 @@ from tal.core.metrics.base import MergeableMetric, to_numpy
 from tal.core.types import Segments
 
 LabelMode = Literal["actionformer", "exact"]
+TieOrder = Literal["numpy", "stable"]
 # ActionFormer's THUMOS14 thresholds, np.linspace(0.3, 0.7, 5): note 0.39999999999999997, not 0.4.
 DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = tuple(np.linspace(0.3, 0.7, 5).tolist())
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
@@ -249,6 +255,7 @@ def compute_detection_metrics(
     *,
     label_mode: LabelMode = "actionformer",
     dedup_gt: bool = True,
+    tie_order: TieOrder = "numpy",
 ) -> LocalizationResult:
     """mAP per tIoU threshold, average mAP and Recall@kx on flat arrays (conventions: module doc).
 
@@ -263,6 +270,7 @@ def compute_detection_metrics(
         tiou_thresholds: ``T`` thresholds; top_k: ``K`` multipliers for Recall@kx.
         label_mode: ``"actionformer"`` (evaluator's label renumbering) or ``"exact"``.
         dedup_gt: drop duplicate / shorter-than-1ms ground truth as ActionFormer's reader does.
+        tie_order: ``"numpy"`` (the evaluator's own sorts, platform dependent for ties) or ``"stable"``.
     """
     thr, ks = check_thresholds(tiou_thresholds, top_k)
     (gv, pv), n_vid = _encode(gt_video_ids, pred_video_ids)
@@ -285,14 +293,20 @@ def compute_detection_metrics(
     pcls = map_pred_labels(plab, classes, label_mode)
     n_gt = np.bincount(gcls, minlength=n_cls)
 
-    # Predictions scored, in evaluation order: class, then score descending, ties later-first
-    # (a stable ascending sort reversed), then a stable sort by class.
+    # Predictions scored, in evaluation order: by class, then argsort()[::-1] of the class's scores.
     valid = np.flatnonzero(pcls >= 0)
-    by_score = valid[stable_argsort(pscore[valid])[::-1]]
-    order = by_score[np.argsort(small_int(pcls[by_score], n_cls), kind="stable")]
+    if tie_order == "stable":  # one stable sort by score (reversed: ties later-first), then by class
+        by_score = valid[stable_argsort(pscore[valid])[::-1]]
+        order = by_score[np.argsort(small_int(pcls[by_score], n_cls), kind="stable")]
+    elif tie_order == "numpy":  # NumPy's default argsort of each class's scores in input order
+        by_cls = valid[np.argsort(small_int(pcls[valid], n_cls), kind="stable")]
+        cuts = np.cumsum(np.bincount(pcls[valid], minlength=n_cls))[:-1]
+        order = np.concatenate([idx[np.argsort(pscore[idx])[::-1]] for idx in np.split(by_cls, cuts)] or [valid])
+    else:
+        raise ValueError(f"tie_order must be 'numpy' or 'stable', got {tie_order!r}")
     ocls = pcls[order]
     by_thr = np.argsort(thr, kind="stable")  # matching works on ascending thresholds
-    tp, covered = match(order, ocls, pv[order], pseg, gcls, gv, gseg, n_vid, n_cls, thr[by_thr], ks)
+    tp, covered = match(order, ocls, pv[order], pseg, gcls, gv, gseg, n_vid, n_cls, thr[by_thr], ks, pscore, tie_order)
     back = np.argsort(by_thr)
     tp, covered = tp[:, back], covered[:, back]
 
@@ -351,6 +365,7 @@ def evaluate_detection(
     *,
     label_mode: LabelMode = "actionformer",
     dedup_gt: bool = True,
+    tie_order: TieOrder = "numpy",
 ) -> LocalizationResult:
     """Score predictions ``{video_id: Segments with scores}`` against ``{video_id: Segments}``.
 
@@ -361,7 +376,18 @@ def evaluate_detection(
     gids, gseg, glab, _ = _flatten(gt, with_scores=False)
     pids, pseg, plab, psc = _flatten(pred, with_scores=True)
     return compute_detection_metrics(
-        gids, gseg, glab, pids, pseg, plab, psc, tiou_thresholds, top_k, label_mode=label_mode, dedup_gt=dedup_gt
+        gids,
+        gseg,
+        glab,
+        pids,
+        pseg,
+        plab,
+        psc,
+        tiou_thresholds,
+        top_k,
+        label_mode=label_mode,
+        dedup_gt=dedup_gt,
+        tie_order=tie_order,
     )
 
 
@@ -381,11 +407,15 @@ class DetectionMetric(MergeableMetric):
         top_k: Sequence[int] = DEFAULT_TOP_K,
         label_mode: LabelMode = "actionformer",
         dedup_gt: bool = True,
+        tie_order: TieOrder = "numpy",
         deduplicate: bool = True,
     ) -> None:
         thr, ks = check_thresholds(tiou_thresholds, top_k)
         if label_mode not in ("actionformer", "exact"):
             raise ValueError(f"label_mode must be 'actionformer' or 'exact', got {label_mode!r}")
+        if tie_order not in ("numpy", "stable"):
+            raise ValueError(f"tie_order must be 'numpy' or 'stable', got {tie_order!r}")
+        self.tie_order: TieOrder = tie_order
         self.tiou_thresholds = [float(t) for t in thr]
         self.top_k = [int(k) for k in ks]
         self.label_mode: LabelMode = label_mode
@@ -398,6 +428,7 @@ class DetectionMetric(MergeableMetric):
             "top_k": self.top_k,
             "label_mode": self.label_mode,
             "dedup_gt": self.dedup_gt,
+            "tie_order": self.tie_order,
         }
 
     def update(self, predictions: Sequence[Segments], targets: Sequence[Segments], video_ids: Sequence[str]) -> None:
@@ -437,6 +468,7 @@ class DetectionMetric(MergeableMetric):
             self.top_k,
             label_mode=self.label_mode,
             dedup_gt=self.dedup_gt,
+            tie_order=self.tie_order,
         )
 
     def compute(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Same semantics as :mod:`tal.core.metrics.localization` (see its docstring for the conventions),
 written the way the original evaluator is: one class at a time, one prediction at a time, one
-ground-truth instance at a time. Slow; used by the tests and the benchmark only.
+ground-truth instance at a time, sorting with ``argsort()[::-1]`` as it does (``tie_order="numpy"``:
+NumPy's default sort; ``"stable"``: a stable one). Slow; used by the tests and the benchmark only.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def _iou_one(pred: tuple[float, float], gts: np.ndarray) -> np.ndarray:
         return inter.astype(float) / union
 
 
-def _descending(values: np.ndarray) -> np.ndarray:
-    """Indices by descending value, ties in reverse order (a stable ascending sort, reversed)."""
-    return np.argsort(values, kind="stable")[::-1]
+def _descending(values: np.ndarray, tie_order: str) -> np.ndarray:
+    """``argsort()[::-1]``: NumPy's default sort (``"numpy"``) or a stable one (ties reversed)."""
+    return np.argsort(values, kind="stable" if tie_order == "stable" else None)[::-1]
 
 
 def _voc_ap(prec: np.ndarray, rec: np.ndarray) -> float:
@@ -70,6 +71,7 @@ def _ap_one_class(
     p_segs: np.ndarray,
     p_scores: np.ndarray,
     thr: np.ndarray,
+    tie_order: str,
 ) -> np.ndarray:
     ap = np.zeros(len(thr))
     if len(p_vids) == 0:
@@ -79,7 +81,7 @@ def _ap_one_class(
     gt_of_video: dict[Any, list[int]] = {}
     for i, v in enumerate(gt_vids):
         gt_of_video.setdefault(v, []).append(i)
-    order = _descending(p_scores)
+    order = _descending(p_scores, tie_order)
     tp = np.zeros((len(thr), len(order)))
     fp = np.zeros((len(thr), len(order)))
     for idx, k in enumerate(order):
@@ -88,7 +90,7 @@ def _ap_one_class(
             fp[:, idx] = 1
             continue
         tiou = _iou_one((p_segs[k, 0], p_segs[k, 1]), gt_segs[rows])
-        by_tiou = _descending(tiou)
+        by_tiou = _descending(tiou, tie_order)
         for t, th in enumerate(thr):
             for jdx in by_tiou:
                 if tiou[jdx] < th:
@@ -118,6 +120,7 @@ def _recall_one_class(
     p_scores: np.ndarray,
     thr: np.ndarray,
     top_k: np.ndarray,
+    tie_order: str,
 ) -> np.ndarray:
     if len(p_vids) == 0:
         return np.zeros((len(thr), len(top_k)))
@@ -133,7 +136,7 @@ def _recall_one_class(
         p_rows = [i for i, x in enumerate(p_vids) if x == v]
         if not p_rows:
             continue
-        best = _descending(p_scores[p_rows])[: int(max(top_k)) * len(g_rows)]
+        best = _descending(p_scores[p_rows], tie_order)[: int(max(top_k)) * len(g_rows)]
         tiou = np.stack([_iou_one((p_segs[p_rows[b], 0], p_segs[p_rows[b], 1]), gt_segs[g_rows]) for b in best])
         for t, th in enumerate(thr):
             for ki, k in enumerate(top_k):
@@ -155,6 +158,7 @@ def detection_metrics_loop(
     *,
     label_mode: LabelMode = "actionformer",
     dedup_gt: bool = True,
+    tie_order: str = "numpy",
 ) -> LocalizationResult:
     """Same signature and result as :func:`~tal.core.metrics.localization.compute_detection_metrics`."""
     thr = np.asarray(tiou_thresholds, np.float64)
@@ -185,8 +189,10 @@ def detection_metrics_loop(
         p_rows = [i for i, c in enumerate(p_cls) if c == ci]
         g_vids = [gv[i] for i in g_rows]
         p_vids = [pv[i] for i in p_rows]
-        ap[:, ci] = _ap_one_class(g_vids, gseg[g_rows], p_vids, pseg[p_rows], psc[p_rows], thr)
-        recall[:, :, ci] = _recall_one_class(g_vids, gseg[g_rows], p_vids, pseg[p_rows], psc[p_rows], thr, ks)
+        ap[:, ci] = _ap_one_class(g_vids, gseg[g_rows], p_vids, pseg[p_rows], psc[p_rows], thr, tie_order)
+        recall[:, :, ci] = _recall_one_class(
+            g_vids, gseg[g_rows], p_vids, pseg[p_rows], psc[p_rows], thr, ks, tie_order
+        )
 
     if classes:
         m_ap = ap.mean(axis=1)

@@ -15,7 +15,8 @@ Conventions reproduced:
   excluded and published numbers count those segments. Here background is a set of class ids
   (``background_ids``, default none); :class:`SegmentationMetric` can resolve names.
 - **Edit**: Levenshtein distance between the predicted and true segment-label sequences, normalised
-  per video as ``(1 - D / max(m, n)) * 100``; the score is the mean over videos.
+  per video as ``(1 - D / max(m, n)) * 100`` (``edit_score(..., norm=True)``, the default both
+  evaluators use); the score is the plain mean over videos.
 - **F1@τ**: for each predicted segment in temporal order, ``IoU = intersection / hull`` with every
   true segment (``min(ends) - max(starts)`` over ``max(ends) - min(starts)``, so disjoint segments get
   a negative value) times ``[same label]``; ``argmax`` picks one true segment (first maximum, NaN
@@ -36,7 +37,8 @@ behave the same way here):
   always a false positive (its IoU is never positive; against another such segment ``0/0`` is NaN,
   which ``argmax`` picks and which fails ``>= τ``); true, it can never be hit (a false negative) —
   reproduced as is;
-- no videos at all: Acc and Edit are NaN (0/0), F1 is 0 (the evaluators' ``nan_to_num``);
+- no videos at all (``ZeroDivisionError`` for Acc and Edit): Acc and Edit are NaN, F1 is 0 (the
+  evaluators' ``nan_to_num`` of 0/0);
 - prediction and ground truth of different lengths (MS-TCN reads past the end or ignores the
   tail, DiffAct asserts): ``ValueError``.
 """
