@@ -348,9 +348,9 @@ def _flatten(items: Mapping[str, Segments], with_scores: bool) -> tuple[list[str
         segs.append(to_numpy(s.segments, np.float64).reshape(-1, 2))
         labels.append(to_numpy(s.labels, np.int64).reshape(-1))
         if with_scores:
-            if s.scores is None:
+            if s.scores is None and n:
                 raise ValueError(f"predictions of video {vid!r} have no scores")
-            scores.append(to_numpy(s.scores, np.float64).reshape(-1))
+            scores.append(np.zeros(0) if s.scores is None else to_numpy(s.scores, np.float64).reshape(-1))
     cat_segs = np.concatenate(segs) if segs else np.zeros((0, 2))
     cat_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     cat_scores = np.concatenate(scores) if scores else np.zeros(0)
@@ -437,11 +437,11 @@ class DetectionMetric(MergeableMetric):
             raise ValueError(f"{len(predictions)} predictions, {len(targets)} targets, {len(video_ids)} video ids")
         cols: dict[str, list[np.ndarray]] = {name: [] for name in self.state_names}
         for vid, p, g in zip(video_ids, predictions, targets, strict=True):
-            if p.scores is None:
+            if p.scores is None and len(p):
                 raise ValueError(f"predictions of video {vid!r} have no scores")
             cols["pred_segments"].append(to_numpy(p.segments, np.float64).reshape(-1, 2))
             cols["pred_labels"].append(to_numpy(p.labels, np.int64).reshape(-1))
-            cols["pred_scores"].append(to_numpy(p.scores, np.float64).reshape(-1))
+            cols["pred_scores"].append(np.zeros(0) if p.scores is None else to_numpy(p.scores, np.float64).reshape(-1))
             cols["gt_segments"].append(to_numpy(g.segments, np.float64).reshape(-1, 2))
             cols["gt_labels"].append(to_numpy(g.labels, np.int64).reshape(-1))
         self._append(video_ids, **cols)
