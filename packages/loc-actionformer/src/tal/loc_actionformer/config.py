@@ -8,6 +8,7 @@ maps onto :class:`ActionFormerConfig` one to one (see :func:`load_official_confi
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -68,8 +69,15 @@ DEFAULT_REGRESSION_RANGE: list[tuple[float, float]] = [
 class ActionFormerConfig(ComponentConfig):
     """ActionFormer (``LocPointTransformer``) model config with the release defaults.
 
-    ``attn_impl`` is ours (not in the release): the local-attention kernel, ``"blocked_sdpa"``
-    (fast, default) or ``"band_mask"`` (explicit band-mask reference); both compute the same thing.
+    Fields of ours (not in the release):
+
+    - ``attn_impl``: the local-attention kernel, ``"blocked_sdpa"`` (fast, default) or
+      ``"band_mask"`` (explicit band-mask reference); both compute the same thing.
+    - ``infer_window``: inputs longer than this many feature steps are run at inference as
+      overlapping windows whose candidates are merged before NMS (bounded memory); ``None`` runs
+      every input whole, padded to a multiple of ``max_div_factor`` as the release does.
+    - ``infer_context``: steps of context on each side of a window's core; ``None`` uses the
+      network's receptive radius (then the merged detections equal those of a whole run).
     """
 
     name: Literal["actionformer"] = "actionformer"
@@ -99,6 +107,8 @@ class ActionFormerConfig(ComponentConfig):
     train_cfg: ActionFormerTrainCfg = Field(default_factory=ActionFormerTrainCfg)
     test_cfg: ActionFormerTestCfg = Field(default_factory=ActionFormerTestCfg)
     attn_impl: AttnImplName = "blocked_sdpa"
+    infer_window: int | None = Field(None, ge=1)
+    infer_context: int | None = Field(None, ge=0)
 
     @property
     def fpn_strides(self) -> list[int]:
@@ -134,16 +144,27 @@ class ActionFormerConfig(ComponentConfig):
                 f"regression_range has {len(self.regression_range)} entries for {len(self.fpn_strides)} levels"
             )
         strides = [self.scale_factor**i for i in range(n_levels)]
+        need = 1
         for s, w in zip(strides, self.mha_win_sizes, strict=True):
-            div = s * (w // 2) * 2 if w > 1 else s
-            if self.max_seq_len % div != 0:
-                raise ValueError(f"max_seq_len {self.max_seq_len} is not divisible by stride x window {div}")
+            need = math.lcm(need, s * (w // 2) * 2 if w > 1 else s)
+        if self.max_seq_len % need != 0:
+            lower, upper = self.max_seq_len // need * need, -(-self.max_seq_len // need) * need
+            raise ValueError(
+                f"max_seq_len {self.max_seq_len} is not divisible by {need} (each pyramid level's stride x its "
+                f"attention window, strides {strides}, windows {self.mha_win_sizes}); set max_seq_len to a "
+                f"multiple of {need}, e.g. {upper}" + (f" or {lower}" if lower > 0 else "")
+            )
         if isinstance(self.input_dim, list) != isinstance(self.embd_dim, list):
             raise ValueError("input_dim and embd_dim must both be ints or both lists (one entry per feature stream)")
         if self.fpn_type == "identity" and self.total_embd_dim != self.fpn_dim:
             raise ValueError(f"the identity neck needs fpn_dim == embd_dim, got {self.fpn_dim} vs {self.embd_dim}")
         if self.total_embd_dim % self.n_head != 0:
             raise ValueError(f"embd_dim {self.total_embd_dim} is not divisible by n_head {self.n_head}")
+        if self.infer_window is not None and self.infer_window % self.max_div_factor != 0:
+            raise ValueError(
+                f"infer_window {self.infer_window} must be a multiple of the largest stride x window "
+                f"({self.max_div_factor})"
+            )
         if any(not 0 <= c < self.num_classes for c in self.train_cfg.head_empty_cls):
             raise ValueError(f"head_empty_cls {self.train_cfg.head_empty_cls} out of range for {self.num_classes}")
         return self

@@ -45,11 +45,13 @@ class ClsHead(nn.Module):
         self.act = nn.ReLU()
         self.head, self.norm = _conv_stack(input_dim, feat_dim, num_layers, kernel_size, with_ln)
         self.cls_head = MaskedConv1D(feat_dim, num_classes, kernel_size, padding=kernel_size // 2)
+        bias = self.cls_head.conv.bias
+        assert bias is not None
         with torch.no_grad():
             if prior_prob > 0:
-                self.cls_head.conv.bias.fill_(-math.log((1 - prior_prob) / prior_prob))
+                bias.fill_(-math.log((1 - prior_prob) / prior_prob))
             for idx in empty_cls:
-                self.cls_head.conv.bias[idx] = -math.log((1 - 1e-6) / 1e-6)
+                bias[idx] = -math.log((1 - 1e-6) / 1e-6)
 
     def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Levels ``[(B, C, T_l)]``, masks ``[(B, 1, T_l)]`` → logits ``[(B, num_classes, T_l)]``."""

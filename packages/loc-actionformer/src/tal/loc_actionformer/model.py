@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,10 +26,12 @@ from tal.core.types import Segments, VideoRecord
 from tal.loc_actionformer.backbone import ConvTransformerBackbone
 from tal.loc_actionformer.blocks import AttnImpl, MaskedMHCA
 from tal.loc_actionformer.config import ActionFormerConfig
+from tal.loc_actionformer.fusion import fuse_class_scores, load_class_scores
 from tal.loc_actionformer.heads import ClsHead, RegHead
 from tal.loc_actionformer.losses import ctr_diou_loss_1d, sigmoid_focal_loss
 from tal.loc_actionformer.neck import FPNIdentity
 from tal.loc_actionformer.points import PointGenerator
+from tal.loc_actionformer.windowed import windowed_outputs
 
 
 class NMSFn(Protocol):
@@ -48,6 +51,7 @@ class NMSFn(Protocol):
         segments: torch.Tensor,
         scores: torch.Tensor,
         labels: torch.Tensor,
+        /,
         *,
         iou_threshold: float,
         min_score: float,
@@ -138,9 +142,15 @@ class ActionFormer(nn.Module):
             kernel_size=c.head_kernel_size,
             with_ln=c.head_with_ln,
         )
-        # EMA of the number of positive points, used to normalize the losses (plain float, as in the release)
+        # EMA of the number of positive points, used to normalize the losses (plain float, as in the release).
+        # It is carried in the state dict's metadata, not as a key, so that resuming training is exact
+        # while the keys stay those of the release.
         self.loss_normalizer = float(c.train_cfg.init_loss_norm)
         self.loss_normalizer_momentum = 0.9
+        self.register_state_dict_post_hook(_save_loss_normalizer)
+        self.register_load_state_dict_pre_hook(_load_loss_normalizer)
+        # video-level class scores fused at inference when test_cfg.ext_score_file is set (read on first use)
+        self.class_scores: dict[str, np.ndarray] | None = None
 
     # -- helpers --------------------------------------------------------------------------------
     @property
@@ -157,14 +167,44 @@ class ActionFormer(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor] | list[Segments]:
         """Training: ``{"cls_loss", "reg_loss", "loss"}``; eval: one :class:`Segments` (seconds) per video."""
         features = _feature_list(batch)
+        if not self.training:
+            return self.postprocess(self.detect(features), batch)
         inputs, masks = self.preprocess(features)
         points, fpn_masks, cls_logits, offsets = self.forward_features(inputs, masks)
+        gt_segments, gt_labels = _targets(batch, self.device)
+        gt_cls, gt_offsets = self.label_points(points, gt_segments, gt_labels)
+        return self.losses(fpn_masks, cls_logits, offsets, gt_cls, gt_offsets)
+
+    @torch.no_grad()
+    def detect(self, features: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Candidate detections (grid units, before NMS) of ``[(C, T_i)]``; see :meth:`decode`.
+
+        Videos longer than ``config.infer_window`` run window by window
+        (:func:`tal.loc_actionformer.windowed.windowed_outputs`), the others as one padded batch.
+        """
+        window = self.config.infer_window
+        whole = [i for i, f in enumerate(features) if window is None or f.shape[-1] <= window]
+        dets: list[dict[str, torch.Tensor] | None] = [None] * len(features)
+        if whole:
+            inputs, masks = self.preprocess([features[i] for i in whole])
+            outputs = self.forward_features(inputs, masks)
+            del inputs, masks
+            for i, d in zip(whole, self.decode(*outputs), strict=True):
+                dets[i] = d
+            del outputs
+        for i, f in enumerate(features):
+            if dets[i] is None:
+                dets[i] = self.decode(*windowed_outputs(self, f))[0]
+        return [d for d in dets if d is not None]
+
+    def padded_length(self, length: int) -> int:
+        """Length an input of ``length`` steps is padded to: ``max_seq_len``, or for longer inputs at
+        inference the next multiple of ``max_div_factor``."""
+        if length <= self.max_seq_len:
+            return self.max_seq_len
         if self.training:
-            gt_segments, gt_labels = _targets(batch, self.device)
-            gt_cls, gt_offsets = self.label_points(points, gt_segments, gt_labels)
-            return self.losses(fpn_masks, cls_logits, offsets, gt_cls, gt_offsets)
-        dets = self.decode(points, fpn_masks, cls_logits, offsets)
-        return self.postprocess(dets, batch)
+            raise ValueError(f"training input of length {length} exceeds max_seq_len {self.max_seq_len}")
+        return math.ceil(length / self.max_div_factor) * self.max_div_factor
 
     @torch.no_grad()
     def preprocess(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,15 +214,7 @@ class ActionFormer(nn.Module):
         ``max_seq_len``, or for longer inputs to the next multiple of ``max_div_factor``.
         """
         lens = torch.as_tensor([f.shape[-1] for f in features])
-        max_len = int(lens.max())
-        if self.training:
-            if max_len > self.max_seq_len:
-                raise ValueError(f"training input of length {max_len} exceeds max_seq_len {self.max_seq_len}")
-            t = self.max_seq_len
-        elif max_len <= self.max_seq_len:
-            t = self.max_seq_len
-        else:
-            t = math.ceil(max_len / self.max_div_factor) * self.max_div_factor
+        t = self.padded_length(int(lens.max()))
         inputs = torch.stack([F.pad(f, (0, t - f.shape[-1])) for f in features]).to(self.device)
         masks = (torch.arange(t)[None, :] < lens[:, None]).unsqueeze(1).to(self.device)
         return inputs, masks
@@ -348,7 +380,37 @@ class ActionFormer(nn.Module):
             fps, stride, nframes, duration = (meta[k][i] for k in ("fps", "feat_stride", "num_frames", "duration"))
             secs = ((segs.double() * stride + 0.5 * nframes) / fps).clamp(min=0.0, max=duration)
             out.append(Segments(secs, labels, scores))
+        if tc.ext_score_file:
+            out = self.fuse(out, batch)
         return out
+
+    def fuse(self, detections: Sequence[Segments], batch: Mapping[str, Any]) -> list[Segments]:
+        """Fuse each video's detections with the scores of ``test_cfg.ext_score_file`` (see
+        :mod:`tal.loc_actionformer.fusion`); videos must be named by ``batch["video_ids"]``."""
+        if self.class_scores is None:
+            assert self.test_cfg.ext_score_file is not None
+            self.class_scores = load_class_scores(self.test_cfg.ext_score_file)
+        ids = batch.get("video_ids")
+        if ids is None or len(ids) != len(detections):
+            raise ValueError("score fusion (test_cfg.ext_score_file) needs batch['video_ids'], one per video")
+        out = []
+        for vid, dets in zip(ids, detections, strict=True):
+            if vid not in self.class_scores:
+                raise KeyError(
+                    f"video {vid!r} has no entry in {self.test_cfg.ext_score_file} (test_cfg.ext_score_file); "
+                    "set test_cfg.ext_score_file to null to keep the class-agnostic detections"
+                )
+            out.append(fuse_class_scores(dets, self.class_scores[vid]))
+        return out
+
+
+def _save_loss_normalizer(module: Any, state_dict: Any, prefix: str, local_metadata: dict[str, Any]) -> None:
+    local_metadata["loss_normalizer"] = float(module.loss_normalizer)
+
+
+def _load_loss_normalizer(module: Any, state_dict: Any, prefix: str, local_metadata: dict[str, Any], *_: Any) -> None:
+    if "loss_normalizer" in local_metadata:
+        module.loss_normalizer = float(local_metadata["loss_normalizer"])
 
 
 def build_model(config: ActionFormerConfig, nms_fn: NMSFn | None = None) -> ActionFormer:

@@ -1,0 +1,56 @@
+"""tal plugin of ActionFormer (entry point ``loc-actionformer`` in the ``tal`` group).
+
+Registers the model ``actionformer``, the dataset ``actionformer-features``, the commands
+``tal infer`` and ``tal actionformer convert``, the presets ``loc-actionformer/<release config>``
+and the demo ``loc-actionformer``.
+"""
+
+from __future__ import annotations
+
+from tal.core.hookspecs import hookimpl
+from tal.core.registry import Registry
+
+
+@hookimpl
+def register_models(registry: Registry) -> None:
+    from tal.loc_actionformer.config import ActionFormerConfig
+    from tal.loc_actionformer.model import build_model
+
+    registry.add_model(
+        "actionformer", build_model, ActionFormerConfig, "ActionFormer (ECCV 2022), release-checkpoint compatible"
+    )
+
+
+@hookimpl
+def register_datasets(registry: Registry) -> None:
+    from tal.loc_actionformer.data import ActionFormerFeatures, ActionFormerFeaturesConfig
+
+    registry.add_dataset(
+        "actionformer-features",
+        ActionFormerFeatures,
+        ActionFormerFeaturesConfig,
+        "the release's THUMOS14 / ActivityNet / EPIC-Kitchens / Ego4D loaders (cropping, resizing, grid targets)",
+    )
+
+
+@hookimpl
+def register_commands(registry: Registry) -> None:
+    from tal.loc_actionformer.infer import ACTIONFORMER, INFER
+
+    registry.add_command("infer", INFER)
+    registry.add_command("actionformer", ACTIONFORMER)
+
+
+@hookimpl
+def register_presets(registry: Registry) -> None:
+    from tal.loc_actionformer.presets import preset_loaders
+
+    for name, (loader, description) in preset_loaders().items():
+        registry.add_preset(name, loader, description)
+
+
+@hookimpl
+def register_demos(registry: Registry) -> None:
+    from tal.loc_actionformer.demo import run_demo
+
+    registry.add_demo("loc-actionformer", run_demo, "train a small ActionFormer on synthetic THUMOS-like videos")
