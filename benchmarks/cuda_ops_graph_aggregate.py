@@ -5,9 +5,11 @@ Shapes: N=16, (C, T) in {(64, 64), (128, 32), (256, 16)}, V=25, three subsets
 and a shared (K, V, V) adjacency). Each variant is timed as forward + backward
 (gradients for x and A), interleaved round by round, best of the rounds.
 
-Prints, per shape: einsum (autograd through torch.einsum), the C++ kernel
-(torch.ops.tal_ops_ext fwd + bwd) and the public op as dispatched, with the
-einsum/C++ ratio. Run: python benchmarks/cuda_ops_graph_aggregate.py [--rounds 15]
+Prints, per shape: einsum (autograd through torch.einsum, the baseline), the C++
+kernel (torch.ops.tal_ops_ext fwd + bwd) and the public op as dispatched, with
+their speed relative to einsum. On a shared machine use --threads 1: with two
+threads every variant is at the mercy of the other processes (OpenMP barriers).
+Run: python benchmarks/cuda_ops_graph_aggregate.py [--rounds 15] [--threads 1]
 """
 
 from __future__ import annotations
@@ -76,7 +78,10 @@ def shared_case(c: int, t: int, n: int = 16, k: int = 3, v: int = 25) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dispatch = ops.backend_info()["graph_aggregate"]["cpu"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; CPU dispatch: {dispatch.impl}")
@@ -90,7 +95,7 @@ def main() -> None:
             line = f"{name} N=16 K=3 C={c} T={t} V=25 fwd+bwd: einsum {res['einsum']:.2f} ms"
             if "ext" in res:
                 line += f", C++ {res['ext']:.2f} ms (C++ speed = {res['einsum'] / res['ext']:.2f}x einsum)"
-            print(line + f", op as dispatched {res['op']:.2f} ms")
+            print(line + f", op as dispatched {res['op']:.2f} ms (op speed = {res['einsum'] / res['op']:.2f}x einsum)")
 
 
 if __name__ == "__main__":

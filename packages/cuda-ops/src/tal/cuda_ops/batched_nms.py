@@ -85,18 +85,20 @@ def batched_nms_impl(
     c = scores.to(cdt).contiguous()
     if multiclass:
         perm = torch.sort(labels, stable=True).indices
-        _, counts = torch.unique_consecutive(labels[perm], return_counts=True)
+        _, counts = torch.unique_consecutive(labels.index_select(0, perm), return_counts=True)
         offsets = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).cpu()
     else:
         perm = torch.arange(n, device=device)
         offsets = torch.tensor([0, n], dtype=torch.int64)
-    sp = s[perm].contiguous()
-    cp = c[perm].contiguous()
+    # index_select rather than advanced indexing: for small 2-D gathers the latter goes through a
+    # parallel kernel whose OpenMP barrier costs milliseconds on a busy machine.
+    sp = s.index_select(0, perm)
+    cp = c.index_select(0, perm)
     if use_soft_nms:
         ids, new_scores, _ = kernels.soft_nms_grouped(
             sp, cp, offsets, float(iou_threshold), float(sigma), float(min_score), int(method), int(max_seg_num)
         )
-        kept = perm[ids]
+        kept = perm.index_select(0, ids)
     else:
         # Per class: drop scores <= min_score (if min_score > 0), visit in sorted order.
         off = [int(v) for v in offsets.tolist()]
@@ -118,14 +120,18 @@ def batched_nms_impl(
             for g in range(len(bounds) - 1):
                 rank[bounds[g] : bounds[g + 1]] = keep[bounds[g] : bounds[g + 1]].long().cumsum(0)
             keep &= rank <= max_seg_num
-        kept = perm[order[keep]]
-        new_scores = c[kept]
-    new_segs = s[kept]
-    new_labels = labels[kept]
+        kept = perm.index_select(0, order[keep])
+        new_scores = c.index_select(0, kept)
+    new_segs = s.index_select(0, kept)
+    new_labels = labels.index_select(0, kept)
     if not multiclass and voting_thresh > 0 and new_segs.shape[0] > 0:
         new_segs = kernels.seg_voting(new_segs.contiguous(), s, c, float(voting_thresh))
     idx = sort_desc(new_scores)[: min(int(max_seg_num), new_scores.shape[0])]
-    return new_segs[idx].to(segs.dtype), new_scores[idx].to(scores.dtype), new_labels[idx]
+    return (
+        new_segs.index_select(0, idx).to(segs.dtype),
+        new_scores.index_select(0, idx).to(scores.dtype),
+        new_labels.index_select(0, idx),
+    )
 
 
 # ----------------------------------------------------------------- torch.library

@@ -12,9 +12,10 @@ Two kinds of topology (``V`` joints):
 
 float16/bfloat16 inputs are computed with float32 accumulation and rounded
 once (all backends). Both ops have a registered autograd formula whose backward
-is itself a dispatched op. On CPU the default is the einsum reference, which
-was measured faster than the C++ kernel (see ``backend_info``);
-``TAL_OPS_GRAPH_CPU=ext`` selects the C++ kernel. CUDA tensors use Triton.
+is itself a dispatched op. On CPU the default is the pure-torch batched-GEMM
+reference, which was measured faster than both torch.einsum and the C++ kernel
+(see ``backend_info``); ``TAL_OPS_GRAPH_CPU=ext`` selects the C++ kernel. CUDA
+tensors use Triton.
 """
 
 from __future__ import annotations
@@ -42,28 +43,37 @@ _EMPTY = (0,)
 
 
 def graph_refined_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
-    """einsum reference; ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)``."""
+    """Batched-GEMM reference; ``x (N, K, C, T, V)``, ``A (N, K, C, V, V)`` (contiguous result)."""
     cdt = compute_dtype(x.dtype)
-    eq = "nkcuv,nkctv->nctu" if sum_subsets else "nkcuv,nkctv->nkctu"
-    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype).contiguous()
+    out = torch.matmul(x.to(cdt), A.to(cdt).transpose(-1, -2))  # out[..., t, u] = sum_v x[..., t, v] A[..., u, v]
+    return (out.sum(1) if sum_subsets else out).to(x.dtype)
 
 
 def graph_refined_backward_reference(
     grad: Tensor, x: Tensor, A: Tensor, sum_subsets: bool, need_x: bool, need_A: bool
 ) -> tuple[Tensor, Tensor]:
     cdt = compute_dtype(x.dtype)
-    g, xc, Ac = grad.to(cdt), x.to(cdt), A.to(cdt)
-    gsub = "nctu" if sum_subsets else "nkctu"
-    gx = torch.einsum(f"nkcuv,{gsub}->nkctv", Ac, g).to(x.dtype).contiguous() if need_x else x.new_empty(_EMPTY)
-    gA = torch.einsum(f"{gsub},nkctv->nkcuv", g, xc).to(A.dtype).contiguous() if need_A else A.new_empty(_EMPTY)
+    g = grad.to(cdt)
+    g = g.unsqueeze(1) if sum_subsets else g  # broadcast over the subsets
+    gx = torch.matmul(g, A.to(cdt)).expand(x.shape).to(x.dtype).contiguous() if need_x else x.new_empty(_EMPTY)
+    gA = torch.matmul(g.transpose(-1, -2), x.to(cdt)).to(A.dtype).contiguous() if need_A else A.new_empty(_EMPTY)
     return gx, gA
 
 
 def graph_shared_reference(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
-    """einsum reference; ``x (N, C, T, V)``, ``A (K, V, V)``."""
+    """GEMM reference; ``x (N, C, T, V)``, ``A (K, V, V)`` (contiguous result)."""
     cdt = compute_dtype(x.dtype)
-    eq = "kuv,nctv->nctu" if sum_subsets else "kuv,nctv->nkctu"
-    return torch.einsum(eq, A.to(cdt), x.to(cdt)).to(x.dtype).contiguous()
+    xc, Ac = x.to(cdt), A.to(cdt)
+    if sum_subsets:
+        return torch.matmul(xc, Ac.sum(0).t()).to(x.dtype)
+    n, c, t, v = x.shape
+    k = A.shape[0]
+    out = torch.empty((n, k, c, t, v), dtype=cdt, device=x.device)
+    rows = xc.reshape(n, c * t, v)
+    for i in range(n):  # one GEMM per (n, k) straight into its output slice: no broadcast copies
+        for j in range(k):
+            torch.mm(rows[i], Ac[j].t(), out=out[i, j].view(c * t, v))
+    return out.to(x.dtype)
 
 
 def graph_shared_backward_reference(
@@ -71,12 +81,28 @@ def graph_shared_backward_reference(
 ) -> tuple[Tensor, Tensor]:
     cdt = compute_dtype(x.dtype)
     g, xc, Ac = grad.to(cdt), x.to(cdt), A.to(cdt)
+    n, c, t, v = x.shape
+    k = A.shape[0]
+    gx = gA = None
     if sum_subsets:
-        gx = torch.einsum("kuv,nctu->nctv", Ac, g) if need_x else None
-        gA = torch.einsum("nctu,nctv->uv", g, xc).expand_as(Ac) if need_A else None
+        if need_x:
+            gx = torch.matmul(g, Ac.sum(0))
+        if need_A:
+            gA = (g.reshape(-1, v).t() @ xc.reshape(-1, v)).expand_as(Ac)
     else:
-        gx = torch.einsum("kuv,nkctu->nctv", Ac, g) if need_x else None
-        gA = torch.einsum("nkctu,nctv->kuv", g, xc) if need_A else None
+        rows = xc.reshape(n, c * t, v)
+        grows = g.reshape(n, k, c * t, v)
+        if need_x:
+            gx = torch.zeros((n, c * t, v), dtype=cdt, device=x.device)
+            for i in range(n):
+                for j in range(k):
+                    gx[i].addmm_(grows[i, j], Ac[j])
+            gx = gx.view(n, c, t, v)
+        if need_A:
+            gA = torch.zeros_like(Ac)
+            for i in range(n):
+                for j in range(k):
+                    gA[j].addmm_(grows[i, j].t(), rows[i])
     return (
         gx.to(x.dtype).contiguous() if gx is not None else x.new_empty(_EMPTY),
         gA.to(A.dtype).contiguous() if gA is not None else A.new_empty(_EMPTY),

@@ -116,8 +116,9 @@ inline int64_t first_argmax(const T* s, int64_t n) {
 template <typename T>
 struct NmsWork {
   std::vector<T> x1, x2, ar, sc, ov;
-  std::vector<int64_t> id;
+  std::vector<int64_t> id, hit;
   void resize(int64_t n) {
+    hit.resize(n);
     x1.resize(n);
     x2.resize(n);
     ar.resize(n);
@@ -146,6 +147,7 @@ int64_t soft_nms_group(const T* segs, const T* scores, int64_t n, T iou_threshol
   T* sc = w.sc.data();
   T* ov = w.ov.data();
   int64_t* id = w.id.data();
+  int64_t* hit = w.hit.data();
   for (int64_t k = 0; k < n; ++k) {
     x1[k] = segs[2 * k];
     x2[k] = segs[2 * k + 1];
@@ -169,18 +171,25 @@ int64_t soft_nms_group(const T* segs, const T* scores, int64_t n, T iou_threshol
     const int64_t b = i + 1;
     for (int64_t p = b; p < count; ++p) ov[p] = af_overlap(ix1, ix2, ia, x1[p], x2[p], ar[p]);
     if (method == kGaussian) {
-      // exp(-0 / sigma) == 1 exactly, so candidates without overlap keep their score.
+      // exp(-0 / sigma) == 1 exactly, so candidates without overlap keep their score:
+      // collect the overlapping ones without branching, then call expf only for them.
+      int64_t k = 0;
       for (int64_t p = b; p < count; ++p) {
-        if (ov[p] > T(0)) sc[p] *= std::exp(-(ov[p] * ov[p]) / sigma);
+        hit[k] = p;
+        k += ov[p] > T(0) ? 1 : 0;
+      }
+      for (int64_t q = 0; q < k; ++q) {
+        const int64_t p = hit[q];
+        sc[p] *= std::exp(-(ov[p] * ov[p]) / sigma);
       }
     } else if (method == kLinear) {
       for (int64_t p = b; p < count; ++p) sc[p] = ov[p] >= iou_threshold ? sc[p] * (T(1) - ov[p]) : sc[p];
     } else {
       for (int64_t p = b; p < count; ++p) sc[p] = ov[p] >= iou_threshold ? sc[p] * T(0) : sc[p];
     }
-    bool any_below = false;
-    for (int64_t p = b; p < count; ++p) any_below |= sc[p] < min_score;
-    if (any_below) {
+    int64_t below = 0;
+    for (int64_t p = b; p < count; ++p) below += sc[p] < min_score ? 1 : 0;
+    if (below > 0) {
       int64_t p = b;
       while (p < count) {
         if (sc[p] < min_score) {
