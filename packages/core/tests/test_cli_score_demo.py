@@ -121,3 +121,29 @@ def test_tal_demo_command_runs_every_demo(tmp_path, capsys):
     )
     assert (tmp_path / "core" / "core_demo.json").is_file()
     assert main(["demo", "--only", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_score_seg_unknown_background_excludes_nothing_like_mstcn(tmp_path, capsys):
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "mapping.txt").write_text("0 SIL\n1 cut\n")
+    (tmp_path / "gt" / "a.txt").write_text("SIL\nSIL\ncut\ncut\n")
+    (tmp_path / "pred" / "a.txt").write_text("cut\ncut\ncut\ncut\n")
+    args = ["--gt-dir", str(tmp_path / "gt"), "--pred-dir", str(tmp_path / "pred")]
+    assert main(["score", "seg", *args, "--mapping", str(tmp_path / "mapping.txt"), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    # default background "background" is not a class: SIL counts as a segment (as in MS-TCN's eval.py)
+    # gt segments [SIL, cut], pred [cut]: edit distance 1 of max(2, 1) -> Edit 50; Acc 2/4
+    assert out["Edit"] == pytest.approx(50.0) and out["Acc"] == pytest.approx(50.0)
+    assert "no class is excluded" in captured.err
+    sil = _score(capsys, "seg", *args, "--mapping", str(tmp_path / "mapping.txt"), "--background", "SIL")
+    assert sil["Edit"] == pytest.approx(100.0)
+
+
+def test_score_loc_default_thresholds_are_reported_rounded(tmp_path, capsys):
+    (tmp_path / "gt.json").write_text(json.dumps(GT))
+    (tmp_path / "pred.json").write_text(json.dumps({"results": {}}))
+    out = _score(capsys, "loc", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"))
+    assert out["tiou_thresholds"] == [0.3, 0.4, 0.5, 0.6, 0.7]
+    assert out["mAP"] == [0.0] * 5 and out["recall"]["5x"] == [0.0] * 5

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     loc = sub.add_parser("loc", help="localization: mAP per tIoU, average mAP, Recall@k×tIoU")
     loc.add_argument("--gt", required=True, type=Path, help="ActivityNet-style annotation JSON")
     loc.add_argument("--pred", required=True, type=Path, help='results JSON ({"results": {video: [...]}})')
-    loc.add_argument("--tiou", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7], metavar="T")
+    loc.add_argument(
+        "--tiou",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="T",
+        help="tIoU thresholds (default: ActionFormer's np.linspace(0.3, 0.7, 5))",
+    )
     loc.add_argument("--top-k", type=int, nargs="+", default=[1, 5], metavar="K", help="Recall@kx multipliers")
     loc.add_argument("--subset", default=None, help="only ground-truth videos of this subset (default: all)")
     loc.add_argument("--json", action="store_true", help="print one JSON object")
@@ -44,15 +52,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def score_localization(args: argparse.Namespace) -> dict[str, Any]:
     """Read both files and evaluate; the contract's JSON object."""
     from tal.core.formats import read_annotations, read_results
-    from tal.core.metrics.localization import evaluate_detection
+    from tal.core.metrics.localization import DEFAULT_TIOU_THRESHOLDS, evaluate_detection
 
     gt = read_annotations(args.gt)
     if args.subset:
         gt = gt.filter(subset=args.subset)
     pred = read_results(args.pred, classes=gt)
-    result = evaluate_detection({vid: v.segments for vid, v in gt.videos.items()}, pred.videos, args.tiou, args.top_k)
+    thresholds = DEFAULT_TIOU_THRESHOLDS if args.tiou is None else args.tiou
+    result = evaluate_detection({vid: v.segments for vid, v in gt.videos.items()}, pred.videos, thresholds, args.top_k)
     return {
-        "tiou_thresholds": result.tiou_thresholds,
+        # computed with the exact floats (0.39999999999999997 for linspace's 0.4), reported rounded
+        "tiou_thresholds": [round(t, 6) for t in result.tiou_thresholds],
         "mAP": result.mAP,
         "average_mAP": result.average_mAP,
         "recall": result.recall,
@@ -65,9 +75,10 @@ def score_segmentation(args: argparse.Namespace) -> dict[str, Any]:
     from tal.core.metrics.segmentation import evaluate_segmentation
 
     mapping = read_mapping(args.mapping)
-    unknown = [b for b in args.background if b not in mapping]
-    if unknown:
-        raise DataFormatError(args.mapping, f"background class {unknown[0]!r} is not in the mapping")
+    for b in args.background:
+        if b not in mapping:  # MS-TCN's eval.py then excludes nothing; say so instead of failing
+            print(f"tal score seg: note: background class {b!r} is not in {args.mapping}; no class is excluded",
+                  file=sys.stderr)  # fmt: skip
     for folder, what in ((args.gt_dir, "ground-truth"), (args.pred_dir, "prediction")):
         if not folder.is_dir():
             raise DataFormatError(folder, f"{what} folder not found")
@@ -86,7 +97,7 @@ def score_segmentation(args: argparse.Namespace) -> dict[str, Any]:
         gts.append(g)
         outs.append(p)
     scores = evaluate_segmentation(
-        outs, gts, background_ids=[mapping[b] for b in args.background], convention=args.convention
+        outs, gts, background_ids=[mapping[b] for b in args.background if b in mapping], convention=args.convention
     ).as_dict()
     return {k: scores[k] for k in ("F1@10", "F1@25", "F1@50", "Edit", "Acc")} | {"num_videos": len(pairs)}
 
