@@ -199,7 +199,7 @@ def duplicate_free_mask(
     return keep
 
 
-def _encode(*id_arrays: Sequence[Hashable]) -> tuple[list[np.ndarray], int]:
+def _encode(*id_arrays: Sequence[Hashable] | np.ndarray) -> tuple[list[np.ndarray], int]:
     """Dense integer codes for video ids shared across the arrays (ids usually come in runs)."""
     index: dict[Hashable, int] = {}
     out = []
@@ -243,10 +243,10 @@ def check_thresholds(tiou_thresholds: Sequence[float], top_k: Sequence[int]) -> 
 # The vectorized evaluator
 # ---------------------------------------------------------------------------------------------
 def compute_detection_metrics(
-    gt_video_ids: Sequence[Hashable],
+    gt_video_ids: Sequence[Hashable] | np.ndarray,
     gt_segments: Any,
     gt_labels: Any,
-    pred_video_ids: Sequence[Hashable],
+    pred_video_ids: Sequence[Hashable] | np.ndarray,
     pred_segments: Any,
     pred_labels: Any,
     pred_scores: Any,

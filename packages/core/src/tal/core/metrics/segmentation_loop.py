@@ -99,7 +99,7 @@ def segmentation_loop(
     tp, fp, fn = np.zeros(len(overlaps)), np.zeros(len(overlaps)), np.zeros(len(overlaps))
     correct = 0
     total = 0
-    edit = 0
+    edit = 0.0
     for pred_arr, gt_arr in zip(predictions, targets, strict=True):
         pred = np.asarray(pred_arr).tolist()
         gt = np.asarray(gt_arr).tolist()
