@@ -20,14 +20,15 @@ if not torch.cuda.is_available():
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Default: deterministic examples (CI never flakes); HYPOTHESIS_PROFILE=thorough explores at random.
 settings.register_profile(
     "tal",
     deadline=None,
     max_examples=40,
-    derandomize=False,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("thorough", parent=settings.get_profile("tal"), max_examples=400)
+settings.register_profile("thorough", parent=settings.get_profile("tal"), max_examples=400, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tal"))
 
 

@@ -222,3 +222,60 @@ def test_jit_build_into_cache_and_load(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "LOADED True" in proc.stdout and "jit build" in proc.stdout
+
+
+@pytest.mark.slow
+def test_install_without_a_compiler_succeeds_and_warns_once(tmp_path):
+    """pip install with a broken compiler: the install succeeds, import warns once, the references run."""
+    source = Path(__file__).resolve().parents[1]
+    if not (source / "setup.py").exists():
+        pytest.skip("needs the package source tree")
+    src_copy = tmp_path / "src"
+    shutil.copytree(
+        source, src_copy, ignore=shutil.ignore_patterns("build", "tests", "*.so", "*.egg-info", "_build_info.json")
+    )
+    target = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAL_OPS_")}
+    env["CXX"] = str(tmp_path / "no-such-compiler")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-build-isolation",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--target",
+            str(target),
+            str(src_copy),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not list(target.glob("tal/cuda_ops/_kernels*"))
+    env.pop("CXX")
+    env["PYTHONPATH"] = str(target)
+    env["TAL_OPS_CACHE_DIR"] = str(tmp_path / "empty-cache")
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "always",
+            "-c",
+            "import torch, tal.cuda_ops as ops; print(ops.__file__); print(ops.backend_info()['nms_1d']['cpu'].impl); "
+            "print(float(ops.segment_iou(torch.tensor([[0., 2.]]), torch.tensor([[1., 3.]]))))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.returncode == 0, check.stderr
+    lines = check.stdout.split("\n")
+    assert lines[0].startswith(str(target)) and lines[1] == "reference" and lines[2].startswith("0.333")
+    assert check.stderr.count("using the pure-torch reference implementations") == 1, check.stderr
