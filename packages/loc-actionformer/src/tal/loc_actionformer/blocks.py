@@ -338,7 +338,11 @@ class TransformerBlock(nn.Module):
     """Pre-LN transformer block on ``(B, C, T)`` with optional stride-``s`` downsampling.
 
     ``out = maxpool(x) + DropPath(MHCA(LN(x)))``; ``out = out + DropPath(MLP(LN(out)))``, masked.
+    Without autograd the position-wise MLP runs on chunks of ``mlp_chunk`` steps, so its 4x wider
+    hidden activation never exists for the whole sequence at once.
     """
+
+    mlp_chunk = 512
 
     def __init__(
         self,
@@ -357,6 +361,7 @@ class TransformerBlock(nn.Module):
         super().__init__()
         n_out = n_embd if n_out is None else n_out
         n_hidden = 4 * n_embd if n_hidden is None else n_hidden
+        self.n_out = n_out
         self.ln1 = LayerNorm(n_embd)
         self.ln2 = LayerNorm(n_embd)
         self.attn = MaskedMHCA(
@@ -393,7 +398,17 @@ class TransformerBlock(nn.Module):
         out, out_mask = self.attn(self.ln1(x), mask)
         m = out_mask.to(out.dtype)
         out = self.pool_skip(x) * m + self.drop_path_attn(out)
-        out = out + self.drop_path_mlp(self.mlp(self.ln2(out)) * m)
+        out = out + self.drop_path_mlp(self._mlp(self.ln2(out)) * m)
         if pos_embd is not None:
             out = out + pos_embd * m
         return out, out_mask
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """The MLP on ``(B, C, T)``, chunked along time when no gradient is recorded."""
+        t = x.shape[-1]
+        if torch.is_grad_enabled() or t <= self.mlp_chunk:
+            return self.mlp(x)
+        out = x.new_empty((x.shape[0], self.n_out, t))
+        for i in range(0, t, self.mlp_chunk):
+            out[..., i : i + self.mlp_chunk] = self.mlp(x[..., i : i + self.mlp_chunk])
+        return out

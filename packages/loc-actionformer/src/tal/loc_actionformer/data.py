@@ -158,15 +158,12 @@ class ActionFormerFeatures:
         cfg = config
         full = read_annotations(cfg.annotation_file, ignore_labels=cfg.ignore_labels)
         self.class_names = full.class_names
-        n_file = len(full.classes)
-        if cfg.num_classes is not None and not (cfg.dataset_name == "anet" and cfg.num_classes == 1):
-            exact = cfg.dataset_name != "epic"  # EPIC nouns: some classes never occur
-            if full.num_classes > cfg.num_classes or (exact and n_file != cfg.num_classes):
-                raise ConfigError(
-                    f"{cfg.annotation_file}: the file has {n_file} classes (ids up to {full.num_classes - 1}) but "
-                    f"num_classes is {cfg.num_classes}; set the dataset's and the model's num_classes to "
-                    f"{max(n_file, full.num_classes)}"
-                )
+        agnostic = cfg.dataset_name == "anet" and cfg.num_classes == 1  # one "action" class
+        if cfg.num_classes is not None and not agnostic and full.num_classes > cfg.num_classes:
+            raise ConfigError(
+                f"{cfg.annotation_file}: the file has class ids up to {full.num_classes - 1} but num_classes "
+                f"is {cfg.num_classes}; set the dataset's and the model's num_classes to {full.num_classes}"
+            )
         self.num_classes = cfg.num_classes if cfg.num_classes is not None else full.num_classes
         self.empty_label_ids = empty_label_ids(full, self.num_classes) if cfg.dataset_name == "epic" else []
         ann = full.filter(subset=cfg.subset) if cfg.subset is not None else full

@@ -157,6 +157,14 @@ class ActionFormer(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def compile_network(self, **compile_kwargs: Any) -> None:
+        """``torch.compile`` the dense part of the model (:meth:`forward_features`: backbone, neck, heads).
+
+        Padding, label assignment, losses, decoding and NMS stay eager (they depend on the data's
+        values). ``compile_kwargs`` go to ``torch.compile`` (e.g. ``backend="aot_eager"``, ``dynamic=False``).
+        """
+        self.forward_features = torch.compile(self.forward_features, **compile_kwargs)  # type: ignore[method-assign]
+
     def set_attention_impl(self, impl: AttnImpl) -> None:
         """Switch every local-attention layer to ``"blocked_sdpa"`` or ``"band_mask"``."""
         for m in self.modules():
@@ -215,7 +223,12 @@ class ActionFormer(nn.Module):
         """
         lens = torch.as_tensor([f.shape[-1] for f in features])
         t = self.padded_length(int(lens.max()))
-        inputs = torch.stack([F.pad(f, (0, t - f.shape[-1])) for f in features]).to(self.device)
+        if len(features) == 1 and features[0].shape[-1] == t:
+            inputs = features[0].unsqueeze(0).to(self.device)  # no copy
+        else:
+            inputs = features[0].new_zeros(len(features), features[0].shape[0], t, device=self.device)
+            for i, f in enumerate(features):
+                inputs[i, :, : f.shape[-1]] = f
         masks = (torch.arange(t)[None, :] < lens[:, None]).unsqueeze(1).to(self.device)
         return inputs, masks
 

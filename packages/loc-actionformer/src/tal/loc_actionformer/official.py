@@ -102,7 +102,7 @@ def _dataset_section(cfg: Mapping[str, Any], split: Any, training: bool) -> dict
 def _empty_classes(cfg: Mapping[str, Any]) -> list[int]:
     name = cfg.get("dataset_name")
     if name == "thumos":
-        return list(THUMOS_EMPTY_CLASSES)
+        return [c for c in THUMOS_EMPTY_CLASSES if c < int(cfg["dataset"]["num_classes"])]
     if name == "epic":
         path = Path(str(cfg["dataset"].get("json_file")))
         if path.is_file():

@@ -1,0 +1,121 @@
+"""Release config files → tal experiment configs, presets, and `tal actionformer convert`."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from release_configs import ANET_TSP, EGO4D_OMNIVORE_EGOVLP, EPIC_SLOWFAST_NOUN, THUMOS_I3D, THUMOS_I3D_YAML
+from synth_data import write_set
+
+from tal.core.cli.main import main
+from tal.core.config import load_experiment
+from tal.core.errors import ConfigError
+from tal.core.registry import get_registry
+from tal.loc_actionformer.official import experiment_from_official, is_official_config
+from tal.loc_actionformer.presets import preset
+
+
+def test_detects_release_configs() -> None:
+    assert is_official_config(THUMOS_I3D) and is_official_config({"dataset": {}, "model": {}})
+    assert not is_official_config(experiment_from_official(THUMOS_I3D))
+    assert not is_official_config({"model": {"name": "actionformer"}})
+
+
+def test_thumos_translation() -> None:
+    exp = experiment_from_official(THUMOS_I3D, label="thumos")
+    train = exp["train"]
+    assert train["epochs"] == 45 + 5  # the release trains warmup_epochs on top of epochs
+    assert train["scheduler"] == {
+        "name": "cosine",
+        "warmup_epochs": 5.0,
+        "milestones": [],
+        "gamma": 0.1,
+        "eta_min": 1e-8,
+    }
+    assert train["optimizer"] == {"name": "adamw", "lr": 1e-4, "weight_decay": 0.05, "momentum": 0.9}
+    assert train["clip_grad_norm"] == 1.0 and train["ema"] == {"enabled": True, "decay": 0.999}
+    assert train["batch_size"] == 2 and train["num_workers"] == 4 and train["seed"] == 1234567891
+    assert train["output_dir"] == str(Path("./ckpt/") / "thumos") and train["best_metric"] == "average_mAP"
+    model = exp["model"]
+    assert model["name"] == "actionformer" and model["input_dim"] == 2048 and model["num_classes"] == 20
+    assert model["train_cfg"]["head_empty_cls"] == [4]
+    assert model["test_cfg"]["ext_score_file"] == "./data/thumos/annotations/thumos14_cls_scores.pkl"
+    tr, val = exp["data"]["train"], exp["data"]["val"]
+    assert tr["subset"] == ["validation"] and tr["training"] and val["subset"] == ["test"] and not val["training"]
+    assert tr["annotation_file"] == "./data/thumos/annotations/thumos14.json"
+    assert tr["feature_dir"] == "./data/thumos/i3d_features" and tr["file_prefix"] == ""
+    assert (tr["feat_stride"], tr["num_frames"], tr["max_seq_len"], tr["crop_ratio"]) == (4, 16, 2304, [0.9, 1.0])
+    assert exp["metric"] == {"name": "detection-map", "tiou_thresholds": [0.3, 0.4, 0.5, 0.6, 0.7], "top_k": [1, 5]}
+    cfg = load_experiment(exp)
+    assert cfg.model.max_div_factor == 576 and cfg.data.train.dataset_name == "thumos"
+
+
+def test_other_datasets() -> None:
+    anet = experiment_from_official(ANET_TSP)
+    assert anet["metric"]["tiou_thresholds"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert anet["train"]["epochs"] == 15 and anet["data"]["train"]["file_prefix"] == "v_"
+    assert anet["data"]["train"]["default_fps"] == 15 and anet["model"]["train_cfg"]["head_empty_cls"] == []
+    ego = experiment_from_official(EGO4D_OMNIVORE_EGOVLP)
+    assert ego["data"]["train"]["feature_dir"] == ["./data/ego4d/omnivore_features", "./data/ego4d/egovlp_features"]
+    assert ego["metric"]["tiou_thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5] and ego["metric"]["top_k"] == [1, 5]
+    for exp in (anet, ego):
+        load_experiment(exp)
+
+
+def test_epic_empty_classes_from_the_annotation_file(tmp_path: Path) -> None:
+    ann = write_set(
+        tmp_path, {"P01": {"subset": "training", "steps": 4, "segments": [[1.0, 2.0, 0], [3, 4, 2]]}}, {0: "a", 2: "b"}
+    )
+    cfg = copy.deepcopy(EPIC_SLOWFAST_NOUN)
+    cfg["dataset"]["json_file"] = str(ann)
+    cfg["dataset"]["num_classes"] = 4
+    assert experiment_from_official(cfg)["model"]["train_cfg"]["head_empty_cls"] == [1, 3]
+    assert experiment_from_official(EPIC_SLOWFAST_NOUN)["model"]["train_cfg"]["head_empty_cls"] == []  # no file
+
+
+def test_unsupported_release_options_are_named() -> None:
+    cfg = copy.deepcopy(THUMOS_I3D)
+    cfg["opt"]["early_stop_epochs"] = 30
+    with pytest.raises(ConfigError, match="early_stop_epochs"):
+        experiment_from_official(cfg)
+    with pytest.raises(ConfigError, match="dataset_name"):
+        experiment_from_official({**THUMOS_I3D, "dataset_name": "charades"})
+    with pytest.raises(ConfigError, match="model_name"):
+        experiment_from_official({**THUMOS_I3D, "model_name": "Other"})
+
+
+def test_presets_are_registered_with_release_settings() -> None:
+    registry = get_registry()
+    names = [n for n in registry.names("presets") if n.startswith("loc-actionformer/")]
+    assert names == sorted(
+        f"loc-actionformer/{n}"
+        for n in (
+            "thumos_i3d",
+            "anet_tsp",
+            "anet_i3d",
+            "epic_slowfast_verb",
+            "epic_slowfast_noun",
+            "ego4d_omnivore_egovlp",
+        )
+    )
+    cfg = load_experiment("loc-actionformer/thumos_i3d", registry, ["data.train.feature_dir=/feats/thumos"])
+    assert cfg.data.train.feature_dir == "/feats/thumos" and cfg.data.val.feature_dir == "./data/thumos/i3d_features"
+    assert cfg.train.epochs == 35 and cfg.model.test_cfg.multiclass_nms and cfg.model.test_cfg.ext_score_file is None
+    anet = preset("anet_i3d")
+    assert anet["data"]["train"]["force_upsampling"] and anet["model"]["max_seq_len"] == 192
+
+
+def test_release_yaml_file_and_convert_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "thumos_i3d.yaml"
+    src.write_text(THUMOS_I3D_YAML)
+    assert experiment_from_official(src) == experiment_from_official(THUMOS_I3D, label="thumos_i3d")
+    out = tmp_path / "ours.yaml"
+    assert main(["actionformer", "convert", str(src), "-o", str(out)]) == 0
+    cfg = load_experiment(out)
+    assert cfg.train.epochs == 50 and cfg.model.n_mha_win_size == 19
+    assert main(["actionformer", "convert", str(out)]) == 2
+    assert "not a release config" in capsys.readouterr().err
+    assert yaml.safe_load(out.read_text())["train"]["output_dir"] == str(Path("./ckpt/") / "thumos_i3d")
