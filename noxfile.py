@@ -44,7 +44,7 @@ def core(session: nox.Session) -> None:
 @nox.session
 def cuda_ops(session: nox.Session) -> None:
     """tal-cuda-ops: C++ kernels built at install, Triton kernels under TRITON_INTERPRET=1 on CPU."""
-    session.install(TORCH, TRITON, "ninja", "setuptools>=68", "wheel", *PYTEST)
+    session.install(TORCH, TRITON, "ninja", "setuptools>=77", "wheel", *PYTEST)
     session.install("--no-build-isolation", "./packages/cuda-ops")
     run_pytest(session, "packages/cuda-ops/tests")
 
@@ -52,7 +52,7 @@ def cuda_ops(session: nox.Session) -> None:
 @nox.session
 def loc_actionformer(session: nox.Session) -> None:
     """tal-loc-actionformer with the tal-core and tal-cuda-ops it depends on."""
-    session.install(TORCH, "ninja", "setuptools>=68", "wheel", *PYTEST)
+    session.install(TORCH, "ninja", "setuptools>=77", "wheel", *PYTEST)
     session.install("--no-build-isolation", "./packages/core", "./packages/cuda-ops", "./packages/loc-actionformer")
     run_pytest(session, "packages/loc-actionformer/tests")
 
@@ -82,6 +82,7 @@ def typecheck(session: nox.Session) -> None:
         "mypy",
         "packages/core/src/tal/core",
         "packages/loc-actionformer/src/tal/loc_actionformer",
+        "packages/cuda-ops/src/tal/cuda_ops",
         "--config-file",
         "mypy.ini",
     )
