@@ -146,25 +146,33 @@ def child_infer(config: str, repeats: int, out: Path) -> dict[str, Any]:
         batched_nms(torch.tensor([[0.0, 1.0]]), torch.tensor([0.5]), torch.tensor([0]), 0.1, 0.001, 1)
     rss_before = status_mb("VmRSS")
 
-    def run() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def run() -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], float]:
+        """Detections and the time spent before post-processing (network, and for fast, decoding)."""
+        t0 = time.perf_counter()
         if config == "baseline":
             with torch.no_grad():
                 inputs, masks = model.preprocess([feats])
                 outputs = model.forward_features(inputs, masks)
-                return loop_postprocess(model, outputs, 30.0, 4.0, 16.0, meta["duration"])
+                t_net = time.perf_counter() - t0
+                return loop_postprocess(model, outputs, 30.0, 4.0, 16.0, meta["duration"]), t_net
         with torch.inference_mode():
-            (d,) = model(batch)
-        return d.segments, d.scores, d.labels
+            cands = model.detect([feats])
+            t_net = time.perf_counter() - t0
+            (d,) = model.postprocess(cands, batch)
+        return (d.segments, d.scores, d.labels), t_net
 
-    times = []
+    times, nets = [], []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        dets = run()
+        dets, t_net = run()
         times.append(time.perf_counter() - t0)
+        nets.append(t_net)
     torch.save({"segments": dets[0], "scores": dets[1], "labels": dets[2]}, out)
     return {
         "cold_s": times[0],
         "warm_s": statistics.median(times[1:]),
+        "net_s": statistics.median(nets[1:]),
+        "post_s": statistics.median(t - n for t, n in zip(times[1:], nets[1:], strict=True)),
         "peak_mb": status_mb("VmHWM"),
         "rss_before_mb": rss_before,
     }
@@ -247,9 +255,12 @@ def main() -> None:
 
     for c in CONFIGS:
         print(
-            f"infer T={T} [{c:8s}] warm {med(c, 'warm_s'):.3f} s (cold {med(c, 'cold_s'):.3f} s), "
+            f"infer T={T} [{c:8s}] warm {med(c, 'warm_s'):.3f} s (network {med(c, 'net_s'):.3f} s + post-processing "
+            f"{med(c, 'post_s'):.3f} s; cold {med(c, 'cold_s'):.3f} s), "
             f"peak RSS {med(c, 'peak_mb'):.0f} MB, RSS before inference {med(c, 'rss_before_mb'):.0f} MB"
         )
+    for c in CONFIGS:
+        print(f"  {c:8s} warm times of the runs: " + ", ".join(f"{r['warm_s']:.3f}" for r in res[c]))
     speed = med("baseline", "warm_s") / med("fast", "warm_s")
     peak = med("fast", "peak_mb") / med("baseline", "peak_mb")
     inc = (med("fast", "peak_mb") - med("fast", "rss_before_mb")) / (
@@ -268,7 +279,8 @@ def main() -> None:
         for c in CONFIGS:
             train[c].append(spawn(["--child", "train", "--config", c, *common])["warm_s"])
     for c in CONFIGS:
-        print(f"train step B=2 T={T} [{c:8s}] {statistics.median(train[c]):.3f} s")
+        runs = ", ".join(f"{t:.3f}" for t in train[c])
+        print(f"train step B=2 T={T} [{c:8s}] {statistics.median(train[c]):.3f} s (runs: {runs})")
     ratio = statistics.median(train["baseline"]) / statistics.median(train["fast"])
     print(f"training throughput fast/baseline: {ratio:.2f}x")
     if math.isnan(ratio):
