@@ -113,3 +113,57 @@ def test_apply_override_rejects_malformed():
     data = {"a": 1}
     with pytest.raises(ConfigError, match="not a mapping"):
         apply_override(data, "a.b=2")
+
+
+def _foreign(detect_key: str, classes_key: str):
+    def detect(data):
+        return detect_key in data
+
+    def translate(data, path):
+        if data[classes_key] < 1:
+            raise ConfigError(f"{classes_key}: must be >= 1, got {data[classes_key]}")
+        return {"model": {"name": "seg-model", "num_classes": data[classes_key]}, "train": {"epochs": 2}}
+
+    return detect, translate
+
+
+def test_registered_config_format_translates_files_and_dicts(tmp_path):
+    def hook(registry):
+        _plugin(registry)
+        registry.add_config_format("old-layout", *_foreign("n_cls", "n_cls"), "an older tool's YAML")
+
+    reg = load_registry([FakeEntryPoint("t", make_plugin("t", register_models=hook))], strict=True, disabled=[])
+    f = tmp_path / "old.yaml"
+    f.write_text("n_cls: 7\n")
+    cfg = load_experiment(f, reg, overrides=["train.epochs=5"])  # overrides address the translated config
+    assert cfg.model.num_classes == 7 and cfg.train.epochs == 5
+    assert load_experiment({"n_cls": 4}, reg).model.num_classes == 4
+    native = load_experiment({"model": {"name": "seg-model", "num_classes": 9}}, reg)
+    assert native.model.num_classes == 9  # a tal config is left alone
+    f.write_text("n_cls: 0\n")
+    with pytest.raises(ConfigError, match=r"old.yaml \(old-layout config\): n_cls: must be >= 1, got 0"):
+        load_experiment(f, reg)
+    f.write_text("n_cls: 2\nmodel: {name: seg-model, num_classes: x}\n")
+    with pytest.raises(ConfigError, match=r"translated from the old-layout layout"):
+        load_experiment(f, reg, overrides=["model.num_classes=x"])
+
+
+def test_two_formats_claiming_one_file_is_an_error_naming_both():
+    def hook_a(registry):
+        _plugin(registry)
+        registry.add_config_format("layout-a", *_foreign("n", "n"))
+
+    def hook_b(registry):
+        registry.add_config_format("layout-b", *_foreign("n", "n"))
+
+    reg = load_registry(
+        [
+            FakeEntryPoint("a", make_plugin("a", register_models=hook_a)),
+            FakeEntryPoint("b", make_plugin("b", register_config_formats=hook_b)),
+        ],
+        strict=True,
+        disabled=[],
+    )
+    assert reg.names("config_formats") == ["layout-a", "layout-b"]
+    with pytest.raises(ConfigError, match=r"layout-a \(plugin a\), layout-b \(plugin b\)"):
+        load_experiment({"n": 1}, reg)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 from release_configs import ANET_TSP, EGO4D_OMNIVORE_EGOVLP, EPIC_SLOWFAST_NOUN, THUMOS_I3D, THUMOS_I3D_YAML
-from synth_data import write_set
+from synth_data import TINY_MODEL, tiny_thumos, write_set
 
 from tal.core.cli.main import main
 from tal.core.config import load_experiment
@@ -119,3 +120,55 @@ def test_release_yaml_file_and_convert_command(tmp_path: Path, capsys: pytest.Ca
     assert main(["actionformer", "convert", str(out)]) == 2
     assert "not a release config" in capsys.readouterr().err
     assert yaml.safe_load(out.read_text())["train"]["output_dir"] == str(Path("./ckpt/") / "thumos_i3d")
+
+
+def test_release_yaml_runs_through_tal_train_eval_and_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tal train/eval/config validate` read a release YAML as it is (the plugin's config format)."""
+    ann = tiny_thumos(tmp_path)
+    release = {
+        "dataset_name": "thumos",
+        "train_split": ["validation"],
+        "val_split": ["test"],
+        "devices": ["cpu"],
+        "dataset": {
+            "json_file": str(ann),
+            "feat_folder": str(tmp_path / "features"),
+            "file_prefix": None,
+            "file_ext": ".npy",
+            "num_classes": 3,
+            "input_dim": 16,
+            "feat_stride": 4,
+            "num_frames": 16,
+            "default_fps": 30,
+            "trunc_thresh": 0.5,
+            "crop_ratio": [0.9, 1.0],
+            "max_seq_len": 64,
+        },
+        "model": {k: v for k, v in TINY_MODEL.items() if k not in ("name", "input_dim", "num_classes", "max_seq_len")},
+        "opt": {"learning_rate": 0.001, "epochs": 1, "warmup_epochs": 1, "weight_decay": 0.05},
+        "loader": {"batch_size": 2, "num_workers": 0},
+        "train_cfg": {"clip_grad_l2norm": 1.0},
+        "output_folder": str(tmp_path / "ckpt"),
+    }
+    src = tmp_path / "tiny_release.yaml"
+    src.write_text(yaml.safe_dump(release))
+
+    cfg = load_experiment(src)
+    assert cfg.train.epochs == 2 and cfg.model.n_mha_win_size == 5 and cfg.data.val.subset == ["test"]
+    assert cfg.train.output_dir == str(tmp_path / "ckpt" / "tiny_release")
+    assert load_experiment(src, overrides=["train.epochs=1"]).train.epochs == 1  # overrides use tal's keys
+
+    assert main(["config", "validate", str(src)]) == 0
+    assert main(["train", str(src), "--set", "train.epochs=1", "--set", "train.progress=false"]) == 0
+    last = tmp_path / "ckpt" / "tiny_release" / "last.pt"
+    assert last.is_file()
+    capsys.readouterr()
+    assert main(["eval", str(src), "--ckpt", str(last), "--json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["average_mAP"] <= 100
+
+    bad = tmp_path / "bad_release.yaml"
+    bad.write_text(yaml.safe_dump({**release, "opt": {**release["opt"], "type": "Lion"}}))
+    with pytest.raises(ConfigError, match=r"bad_release.yaml \(actionformer-release config\): opt.type"):
+        load_experiment(bad)

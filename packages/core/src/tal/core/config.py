@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -310,25 +311,59 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class ConfigFormat:
+    """A foreign config layout (see :meth:`~tal.core.registry.Registry.add_config_format`)."""
+
+    detect: Callable[[Mapping[str, Any]], bool]
+    translate: Callable[[Mapping[str, Any], Path | None], dict[str, Any]]
+
+
+def translate_foreign(
+    data: dict[str, Any], registry: Registry, path: Path | None = None, label: str = "<dict>"
+) -> tuple[dict[str, Any], str]:
+    """``data`` translated by the one registered config format that recognises it (else unchanged).
+
+    Returns the raw experiment dict and a label for error messages (``FILE (<format> config)``).
+    """
+    hits = [c for c in registry.components("config_formats") if c.factory.detect(data)]
+    if not hits:
+        return data, label
+    if len(hits) > 1:
+        names = ", ".join(f"{c.name} (plugin {c.owner})" for c in hits)
+        raise ConfigError(f"{label}: more than one config format claims this file: {names}")
+    fmt = hits[0]
+    try:
+        translated = fmt.factory.translate(data, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{label} ({fmt.name} config): {exc}") from None
+    return translated, f"{label} (translated from the {fmt.name} layout)"
+
+
 def load_experiment(
     source: str | Path | Mapping[str, Any], registry: Registry | None = None, overrides: list[str] | None = None
 ) -> Any:
     """Load an experiment config from a YAML file, a registered preset name, or a dict.
 
-    ``overrides`` are ``dotted.path=value`` strings (values parsed as YAML), applied before validation.
+    A file or dict in a registered foreign layout (``registry.add_config_format``, e.g. ActionFormer's
+    release YAMLs) is translated first. ``overrides`` are ``dotted.path=value`` strings (values parsed
+    as YAML), applied to the tal experiment dict before validation.
     """
     from tal.core.registry import get_registry
 
     reg = registry or get_registry()
+    path: Path | None = None
     if isinstance(source, Mapping):
         data, label = dict(source), "<dict>"
     elif Path(source).suffix in (".yaml", ".yml") or Path(source).is_file():
-        data, label = read_yaml(source), str(source)
+        path = Path(source)
+        data, label = read_yaml(path), str(source)
     elif str(source) in reg.names("presets"):
         data, label = reg.get("presets", str(source)).factory(), f"preset {source}"
     else:
         known = ", ".join(reg.names("presets")) or "none"
         raise ConfigError(f"{source}: neither a YAML file nor a registered preset (presets: {known})")
+    data, label = translate_foreign(data, reg, path, label)
     for item in overrides or []:
         apply_override(data, item)
     return validate(experiment_model(reg), data, label)

@@ -63,3 +63,9 @@ def register_demos(registry: Registry) -> None:
 @hookspec
 def register_presets(registry: Registry) -> None:
     """Add named experiment presets, e.g. ``loc-actionformer/thumos_i3d`` (``registry.add_preset``)."""
+
+
+@hookspec
+def register_config_formats(registry: Registry) -> None:
+    """Add foreign config layouts that ``tal train``/``eval`` read, e.g. a method's original YAML files
+    (``registry.add_config_format``)."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +28,17 @@ from tal.core.errors import DuplicateComponentError, PluginError
 
 ENTRY_POINT_GROUP = "tal"
 CORE_PLUGIN = "core"
-KINDS = ("models", "backbones", "refiners", "datasets", "metrics", "commands", "demos", "presets")
+KINDS = (
+    "models",
+    "backbones",
+    "refiners",
+    "datasets",
+    "metrics",
+    "commands",
+    "demos",
+    "presets",
+    "config_formats",
+)
 HOOKS = tuple(f"register_{kind}" for kind in KINDS)
 
 
@@ -120,6 +131,22 @@ class Registry:
     def add_preset(self, name: str, loader: Callable[[], dict[str, Any]], description: str = "") -> None:
         """``loader()`` returns a raw experiment-config dict (as if read from YAML)."""
         self.add("presets", name, loader, None, description)
+
+    def add_config_format(
+        self,
+        name: str,
+        detect: Callable[[Mapping[str, Any]], bool],
+        translate: Callable[[Mapping[str, Any], Path | None], dict[str, Any]],
+        description: str = "",
+    ) -> None:
+        """A foreign config layout that ``load_experiment`` (``tal train``/``eval``/``config validate``) accepts.
+
+        ``detect(data)`` says whether a parsed YAML mapping is in this layout; ``translate(data, path)``
+        returns the raw tal experiment dict (``path`` is the file it came from, or ``None``).
+        """
+        from tal.core.config import ConfigFormat
+
+        self.add("config_formats", name, ConfigFormat(detect, translate), None, description)
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Component:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from tal.core.cli.base import Command
-from tal.core.config import apply_override, load_experiment
+from tal.core.config import load_experiment, read_yaml
 from tal.core.engine.checkpoint import load_model_weights
 from tal.core.errors import ConfigError, DataFormatError, TalError
 from tal.core.formats import atomic_write_text, read_features
@@ -32,7 +32,7 @@ from tal.core.types import Segments
 from tal.loc_actionformer.config import ActionFormerConfig
 from tal.loc_actionformer.data import MISSING_DURATION, ActionFormerFeaturesConfig, prepare_features
 from tal.loc_actionformer.model import ActionFormer
-from tal.loc_actionformer.official import experiment_from_official, is_official_config, read_config_file
+from tal.loc_actionformer.official import experiment_from_official, is_official_config
 
 DEFAULT_ROWS = 10
 
@@ -53,26 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 
-def experiment_dict(source: str, registry: Registry) -> dict[str, Any]:
-    """The raw experiment dict of a release YAML, a tal experiment YAML or a preset name."""
-    path = Path(source)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        data = read_config_file(path)
-        return experiment_from_official(path) if is_official_config(data) else data
-    if source in registry.names("presets"):
-        return dict(registry.get("presets", source).factory())
-    presets = ", ".join(registry.names("presets")) or "none"
-    raise ConfigError(f"{source}: neither a config file nor a registered preset (presets: {presets})")
-
-
 def load_config(
     source: str, overrides: list[str], registry: Registry
 ) -> tuple[ActionFormerConfig, ActionFormerFeaturesConfig]:
     """The model config and the dataset config (``data.test``, else ``val``, else ``train``) of ``source``."""
-    data = experiment_dict(source, registry)
-    for item in overrides:
-        apply_override(data, item)
-    cfg = load_experiment(data, registry)
+    cfg = load_experiment(source, registry, overrides)
     if not isinstance(cfg.model, ActionFormerConfig):
         raise ConfigError(f"{source}: model.name is {cfg.model.name!r}; `tal infer` runs 'actionformer' models")
     ds = cfg.data.test or cfg.data.val or cfg.data.train
@@ -246,7 +231,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     import yaml
 
     try:
-        data = read_config_file(args.config)
+        data = read_yaml(args.config)
         if not is_official_config(data):
             raise ConfigError(f"{args.config}: not a release config (no dataset_name/dataset/opt keys)")
         exp = experiment_from_official(args.config)

@@ -23,8 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tal.core.config import read_yaml
 from tal.core.errors import ConfigError
 from tal.loc_actionformer.config import official_config_dict
 
@@ -61,20 +60,6 @@ def is_official_config(data: Any) -> bool:
         and any(k in data for k in OFFICIAL_KEYS)
         and not any(k in data for k in ("data", "train", "metric"))
     )
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML file as a mapping (``yaml.safe_load``); errors name the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping, got {type(data).__name__}")
-    return data
 
 
 def _dataset_section(cfg: Mapping[str, Any], split: Any, training: bool) -> dict[str, Any]:
@@ -164,7 +149,7 @@ def experiment_from_official(source: str | Path | Mapping[str, Any], label: str 
         source: a release YAML file or its parsed mapping.
         label: run name under ``output_folder`` (default: the file's stem, or ``dataset_name``).
     """
-    raw = read_config_file(source) if not isinstance(source, Mapping) else copy.deepcopy(dict(source))
+    raw = read_yaml(source) if not isinstance(source, Mapping) else copy.deepcopy(dict(source))
     try:
         cfg = official_config_dict(raw)
     except ValueError as exc:
@@ -186,3 +171,8 @@ def experiment_from_official(source: str | Path | Mapping[str, Any], label: str 
         "metric": {"name": "detection-map", "tiou_thresholds": list(RELEASE_TIOU[name]), "top_k": [1, 5]},
         "train": _train_section(cfg, label),
     }
+
+
+def translate_release_config(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    """The ``config_formats`` hook of the plugin: a parsed release YAML as a tal experiment dict."""
+    return experiment_from_official(data, label=path.stem if path is not None else None)

@@ -1,8 +1,9 @@
 """tal plugin of ActionFormer (entry point ``loc-actionformer`` in the ``tal`` group).
 
 Registers the model ``actionformer``, the dataset ``actionformer-features``, the commands
-``tal infer`` and ``tal actionformer convert``, the presets ``loc-actionformer/<release config>``
-and the demo ``loc-actionformer``.
+``tal infer`` and ``tal actionformer convert``, the presets ``loc-actionformer/<release config>``,
+the config format ``actionformer-release`` (release YAMLs load as they are) and the demo
+``loc-actionformer``.
 """
 
 from __future__ import annotations
@@ -54,3 +55,15 @@ def register_demos(registry: Registry) -> None:
     from tal.loc_actionformer.demo import run_demo
 
     registry.add_demo("loc-actionformer", run_demo, "train a small ActionFormer on synthetic THUMOS-like videos")
+
+
+@hookimpl
+def register_config_formats(registry: Registry) -> None:
+    from tal.loc_actionformer.official import is_official_config, translate_release_config
+
+    registry.add_config_format(
+        "actionformer-release",
+        is_official_config,
+        translate_release_config,
+        "the official ActionFormer configs/*.yaml (tal train/eval/config validate read them as they are)",
+    )
