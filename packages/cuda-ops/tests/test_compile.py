@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -102,3 +106,80 @@ def test_opcheck_cpu_graph_with_cpp_kernel(case, monkeypatch, need_ext):
     op, args = _op_cases()[case]
     result = torch.library.opcheck(op, args)
     assert all(v == "SUCCESS" for v in result.values()), result
+
+
+def _public_calls():
+    segs, scores, labels = _inputs()
+    g = torch.Generator().manual_seed(2)
+    xs, adj = torch.randn(2, 4, 5, 7, generator=g), torch.randn(3, 7, 7, generator=g)
+    x, a = torch.randn(2, 4, 5, 7, generator=g), torch.randn(2, 4, 7, 7, generator=g)
+    return [
+        (ops.segment_iou, (segs, segs[:9]), {}),
+        (ops.segment_iou_matched, (segs, segs.flip(0)), {}),
+        (ops.nms_1d, (segs, scores, 0.3), {}),
+        (ops.soft_nms_1d, (segs, scores, 0.3, 0.5, 0.01, "linear"), {}),
+        (ops.batched_nms, (segs, scores, labels, 0.1, 0.001, 30, True, True, 0.5, 0.7), {}),
+        (ops.graph_aggregate, (xs, adj), {"sum_subsets": True}),
+        (ops.graph_aggregate, (x, a), {}),
+    ]
+
+
+class _CountingMode(torch.overrides.TorchFunctionMode):
+    """A __torch_function__ mode: while it is active every public op must go through torch.ops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tal_calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if "tal_ops." in str(func):
+            self.tal_calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_plain_eager_calls_equal_dispatcher_calls():
+    for fn, args, kwargs in _public_calls():
+        direct = fn(*args, **kwargs)
+        with _CountingMode() as mode:
+            dispatched = fn(*args, **kwargs)
+        assert mode.tal_calls >= 1, fn.__name__  # the mode forced the torch.ops path
+        for d, o in zip(
+            direct if isinstance(direct, tuple) else (direct,),
+            dispatched if isinstance(dispatched, tuple) else (dispatched,),
+            strict=True,
+        ):
+            torch.testing.assert_close(d, o, rtol=0, atol=0, msg=fn.__name__)
+
+
+def test_plain_eager_predicate():
+    from tal.cuda_ops._utils import plain_eager
+
+    t = torch.ones(3, requires_grad=True)
+    assert plain_eager(t) and plain_eager(t.detach(), differentiable=True)
+    assert not plain_eager(t, differentiable=True)
+    with torch.no_grad():
+        assert plain_eager(t, differentiable=True)
+    with _CountingMode():
+        assert not plain_eager(t.detach())
+    assert not plain_eager(torch.nn.Parameter(torch.ones(2)))  # a subclass goes through torch.ops
+
+
+def test_eager_inference_does_not_import_dynamo():
+    """A custom op's first call imports torch._dynamo (~1 s, ~150 MB); the eager path must not."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import torch
+        import tal.cuda_ops as ops
+        segs = torch.sort(torch.rand(50, 2), 1).values
+        scores, labels = torch.rand(50), torch.randint(0, 3, (50,))
+        ops.batched_nms(segs, scores, labels, 0.1, 0.001, 20, True, True, 0.5, 0.7)
+        ops.segment_iou(segs, segs)
+        ops.nms_1d(segs, scores, 0.5)
+        with torch.no_grad():
+            ops.graph_aggregate(torch.randn(1, 2, 3, 5), torch.randn(2, 5, 5))
+        print("torch._dynamo" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._utils import check_finite_inputs, check_segments, compute_dtype, sort_desc
+from ._utils import check_finite_inputs, check_segments, compute_dtype, plain_eager, sort_desc
 from .nms import SOFT_NMS_METHODS, _check_method, nms_kernels
 
 __all__ = ["batched_nms", "batched_nms_impl", "seg_voting_reference"]
@@ -137,8 +137,7 @@ def batched_nms_impl(
 # ----------------------------------------------------------------- torch.library
 
 
-@torch.library.custom_op("tal_ops::batched_nms", mutates_args=())
-def _batched_nms_op(
+def _batched_nms_kernel(
     segs: Tensor,
     scores: Tensor,
     labels: Tensor,
@@ -165,6 +164,9 @@ def _batched_nms_op(
         method,
         nms_kernels(segs.device, "batched_nms"),
     )
+
+
+_batched_nms_op = torch.library.custom_op("tal_ops::batched_nms", _batched_nms_kernel, mutates_args=())
 
 
 @_batched_nms_op.register_fake
@@ -236,7 +238,8 @@ def batched_nms(
     method = SOFT_NMS_METHODS[soft_nms_method]
     if use_soft_nms:
         _check_method(method, sigma)
-    return torch.ops.tal_ops.batched_nms(
+    op = _batched_nms_kernel if plain_eager(segs, scores, labels) else torch.ops.tal_ops.batched_nms
+    return op(
         segs,
         scores,
         labels,

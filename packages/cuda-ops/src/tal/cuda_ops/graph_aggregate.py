@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from . import _backend
-from ._utils import compute_dtype
+from ._utils import compute_dtype, plain_eager
 
 __all__ = [
     "graph_aggregate",
@@ -255,6 +255,12 @@ _shared_op.register_autograd(_shared_backward, setup_context=_shared_setup)
 # -------------------------------------------------------------------- public API
 
 
+def _refined(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    if plain_eager(x, A, differentiable=True):
+        return _refined_fwd(x, A, sum_subsets)
+    return torch.ops.tal_ops.graph_aggregate_refined(x, A, sum_subsets)
+
+
 def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tensor:
     """Graph-convolution aggregation over joints (differentiable in ``x`` and ``A``).
 
@@ -280,6 +286,8 @@ def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tenso
         v = x.shape[3]
         if A.shape[1:] != (v, v):
             raise ValueError(f"A must be (K, {v}, {v}) for x with V={v}, got {tuple(A.shape)}")
+        if plain_eager(x, A, differentiable=True):
+            return _shared_fwd(x, A, bool(sum_subsets))
         return torch.ops.tal_ops.graph_aggregate_shared(x, A, bool(sum_subsets))
     if A.dim() == 4:
         if x.dim() != 4:
@@ -287,7 +295,7 @@ def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tenso
         n, c, _, v = x.shape
         if A.shape != (n, c, v, v):
             raise ValueError(f"A must be ({n}, {c}, {v}, {v}) for x of shape {tuple(x.shape)}, got {tuple(A.shape)}")
-        return torch.ops.tal_ops.graph_aggregate_refined(x.unsqueeze(1), A.unsqueeze(1), True)
+        return _refined(x.unsqueeze(1), A.unsqueeze(1), True)
     if A.dim() == 5:
         if x.dim() != 5:
             raise ValueError(f"with A (N, K, C, V, V), x must be (N, K, C, T, V), got {tuple(x.shape)}")
@@ -296,5 +304,5 @@ def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tenso
             raise ValueError(
                 f"A must be ({n}, {k}, {c}, {v}, {v}) for x of shape {tuple(x.shape)}, got {tuple(A.shape)}"
             )
-        return torch.ops.tal_ops.graph_aggregate_refined(x, A, bool(sum_subsets))
+        return _refined(x, A, bool(sum_subsets))
     raise ValueError(f"A must be (K, V, V), (N, C, V, V) or (N, K, C, V, V), got {tuple(A.shape)}")

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from . import _backend
-from ._utils import check_finite_inputs, check_segments, compute_dtype, sort_desc
+from ._utils import check_finite_inputs, check_segments, compute_dtype, plain_eager, sort_desc
 
 __all__ = [
     "SOFT_NMS_METHODS",
@@ -285,9 +285,11 @@ def _check_method(method: int, sigma: float) -> None:
 # ----------------------------------------------------------------- torch.library
 
 
-@torch.library.custom_op("tal_ops::nms_1d", mutates_args=())
-def _nms_1d_op(segs: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+def _nms_1d_kernel(segs: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return nms_1d_impl(segs, scores, iou_threshold, nms_kernels(segs.device, "nms_1d"))
+
+
+_nms_1d_op = torch.library.custom_op("tal_ops::nms_1d", _nms_1d_kernel, mutates_args=())
 
 
 @_nms_1d_op.register_fake
@@ -296,13 +298,15 @@ def _nms_1d_fake(segs: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return segs.new_empty((k,), dtype=torch.int64)
 
 
-@torch.library.custom_op("tal_ops::soft_nms_1d", mutates_args=())
-def _soft_nms_1d_op(
+def _soft_nms_1d_kernel(
     segs: Tensor, scores: Tensor, iou_threshold: float, sigma: float, min_score: float, method: int
 ) -> tuple[Tensor, Tensor]:
     return soft_nms_1d_impl(
         segs, scores, iou_threshold, sigma, min_score, method, nms_kernels(segs.device, "soft_nms_1d")
     )
+
+
+_soft_nms_1d_op = torch.library.custom_op("tal_ops::soft_nms_1d", _soft_nms_1d_kernel, mutates_args=())
 
 
 @_soft_nms_1d_op.register_fake
@@ -336,7 +340,8 @@ def nms_1d(segs: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         ``(K,)`` int64 indices of the kept segments, highest score first.
     """
     _check_pair(segs, scores)
-    return torch.ops.tal_ops.nms_1d(segs, scores, float(iou_threshold))
+    op = _nms_1d_kernel if plain_eager(segs, scores) else torch.ops.tal_ops.nms_1d
+    return op(segs, scores, float(iou_threshold))
 
 
 def soft_nms_1d(
@@ -366,4 +371,5 @@ def soft_nms_1d(
         raise ValueError(f"method must be one of {sorted(SOFT_NMS_METHODS)}, got {method!r}")
     code = SOFT_NMS_METHODS[method]
     _check_method(code, sigma)
-    return torch.ops.tal_ops.soft_nms_1d(segs, scores, float(iou_threshold), float(sigma), float(min_score), code)
+    op = _soft_nms_1d_kernel if plain_eager(segs, scores) else torch.ops.tal_ops.soft_nms_1d
+    return op(segs, scores, float(iou_threshold), float(sigma), float(min_score), code)

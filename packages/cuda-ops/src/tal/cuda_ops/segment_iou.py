@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from . import _backend
-from ._utils import check_segments, compute_dtype, result_dtype
+from ._utils import check_segments, compute_dtype, plain_eager, result_dtype
 
 __all__ = ["segment_iou", "segment_iou_matched", "segment_iou_matched_reference", "segment_iou_reference"]
 
@@ -75,25 +75,17 @@ def segment_iou_matched_ext(a: Tensor, b: Tensor) -> Tensor:
 # ----------------------------------------------------------------- torch.library
 
 
-@torch.library.custom_op("tal_ops::segment_iou", mutates_args=())
-def _segment_iou_op(a: Tensor, b: Tensor) -> Tensor:
-    return segment_iou_reference(a, b)
-
-
-@_segment_iou_op.register_kernel("cpu")
-def _segment_iou_cpu(a: Tensor, b: Tensor) -> Tensor:
-    if _backend.use_ext("segment_iou"):
+def _segment_iou_kernel(a: Tensor, b: Tensor) -> Tensor:
+    if a.device.type == "cpu" and _backend.use_ext("segment_iou"):
         return segment_iou_ext(a, b)
-    return segment_iou_reference(a, b)
-
-
-@_segment_iou_op.register_kernel("cuda")
-def _segment_iou_cuda(a: Tensor, b: Tensor) -> Tensor:
-    tri = _backend.triton_module()
+    tri = _backend.triton_module() if a.device.type == "cuda" else None
     if tri is not None:
         ca, cb, out_dtype = _prepare(a, b)
         return tri.segment_iou(ca, cb).to(out_dtype)
     return segment_iou_reference(a, b)
+
+
+_segment_iou_op = torch.library.custom_op("tal_ops::segment_iou", _segment_iou_kernel, mutates_args=())
 
 
 @_segment_iou_op.register_fake
@@ -101,25 +93,19 @@ def _segment_iou_fake(a: Tensor, b: Tensor) -> Tensor:
     return a.new_empty((a.shape[0], b.shape[0]), dtype=result_dtype(a, b))
 
 
-@torch.library.custom_op("tal_ops::segment_iou_matched", mutates_args=())
-def _segment_iou_matched_op(a: Tensor, b: Tensor) -> Tensor:
-    return segment_iou_matched_reference(a, b)
-
-
-@_segment_iou_matched_op.register_kernel("cpu")
-def _segment_iou_matched_cpu(a: Tensor, b: Tensor) -> Tensor:
-    if _backend.use_ext("segment_iou_matched"):
+def _segment_iou_matched_kernel(a: Tensor, b: Tensor) -> Tensor:
+    if a.device.type == "cpu" and _backend.use_ext("segment_iou_matched"):
         return segment_iou_matched_ext(a, b)
-    return segment_iou_matched_reference(a, b)
-
-
-@_segment_iou_matched_op.register_kernel("cuda")
-def _segment_iou_matched_cuda(a: Tensor, b: Tensor) -> Tensor:
-    tri = _backend.triton_module()
+    tri = _backend.triton_module() if a.device.type == "cuda" else None
     if tri is not None:
         ca, cb, out_dtype = _prepare(a, b)
         return tri.segment_iou_matched(ca, cb).to(out_dtype)
     return segment_iou_matched_reference(a, b)
+
+
+_segment_iou_matched_op = torch.library.custom_op(
+    "tal_ops::segment_iou_matched", _segment_iou_matched_kernel, mutates_args=()
+)
 
 
 @_segment_iou_matched_op.register_fake
@@ -143,7 +129,8 @@ def segment_iou(a: Tensor, b: Tensor) -> Tensor:
     """
     check_segments(a, "a")
     check_segments(b, "b")
-    return torch.ops.tal_ops.segment_iou(a, b)
+    op = _segment_iou_kernel if plain_eager(a, b) else torch.ops.tal_ops.segment_iou
+    return op(a, b)
 
 
 def segment_iou_matched(a: Tensor, b: Tensor) -> Tensor:
@@ -160,4 +147,5 @@ def segment_iou_matched(a: Tensor, b: Tensor) -> Tensor:
     check_segments(b, "b")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"a and b must hold the same number of segments, got {a.shape[0]} and {b.shape[0]}")
-    return torch.ops.tal_ops.segment_iou_matched(a, b)
+    op = _segment_iou_matched_kernel if plain_eager(a, b) else torch.ops.tal_ops.segment_iou_matched
+    return op(a, b)
