@@ -125,3 +125,30 @@ def tiny_experiment(root: Path, epochs: int = 2, **train: Any) -> dict[str, Any]
             **train,
         },
     }
+
+
+def tiny_release_config(ann: Path, feature_dir: Path, **sections: Any) -> dict[str, Any]:
+    """A config in the release's layout (``configs/*.yaml`` keys) for :func:`tiny_thumos` data and the
+    :data:`TINY_MODEL` network; ``sections`` replace or add top-level sections."""
+    skip = ("name", "input_dim", "num_classes", "max_seq_len", "test_cfg")
+    return {
+        "dataset_name": "thumos",
+        "train_split": ["validation"],
+        "val_split": ["test"],
+        "dataset": {
+            "json_file": str(ann),
+            "feat_folder": str(feature_dir),
+            "file_prefix": None,
+            "file_ext": ".npy",
+            "num_classes": 3,
+            "input_dim": 16,
+            "feat_stride": 4,
+            "num_frames": 16,
+            "default_fps": 30,
+            "max_seq_len": 64,
+        },
+        "model": {k: v for k, v in TINY_MODEL.items() if k not in skip},
+        "opt": {"learning_rate": 0.001, "epochs": 2},
+        "test_cfg": dict(TINY_MODEL["test_cfg"]),
+        **sections,
+    }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from synth_data import TINY_MODEL, tiny_experiment
+from synth_data import TINY_MODEL, tiny_experiment, tiny_release_config
 
 from tal.core.cli.main import main
 from tal.core.formats import write_features
@@ -115,34 +115,7 @@ def test_release_yaml_and_preset_configs(setup: dict[str, Any], capsys: pytest.C
     root = Path(setup["root"])
     exp = yaml.safe_load(Path(setup["config"]).read_text())
     val = exp["data"]["val"]
-    release = {
-        "dataset_name": "thumos",
-        "train_split": ["validation"],
-        "val_split": ["test"],
-        "dataset": {
-            "json_file": val["annotation_file"],
-            "feat_folder": val["feature_dir"],
-            "file_prefix": None,
-            "file_ext": ".npy",
-            "num_classes": 3,
-            "input_dim": 16,
-            "feat_stride": 4,
-            "num_frames": 16,
-            "default_fps": 30,
-            "max_seq_len": 64,
-        },
-        "model": {
-            "backbone_arch": [2, 2, 2],
-            "regression_range": [[0, 4], [4, 8], [8, 10000]],
-            "n_mha_win_size": 5,
-            "embd_dim": 32,
-            "fpn_dim": 32,
-            "head_dim": 32,
-            "max_buffer_len_factor": 2.0,
-        },
-        "opt": {"learning_rate": 0.001, "epochs": 2},
-        "test_cfg": {"max_seg_num": 50, "pre_nms_topk": 200},
-    }
+    release = tiny_release_config(val["annotation_file"], val["feature_dir"])
     rel_path = root / "release.yaml"
     rel_path.write_text(yaml.safe_dump(release))
     common = ["--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup)), "--top-k", "5"]

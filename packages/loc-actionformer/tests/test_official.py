@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from release_configs import ANET_TSP, EGO4D_OMNIVORE_EGOVLP, EPIC_SLOWFAST_NOUN, THUMOS_I3D, THUMOS_I3D_YAML
-from synth_data import TINY_MODEL, tiny_thumos, write_set
+from synth_data import tiny_release_config, tiny_thumos, write_set
 
 from tal.core.cli.main import main
 from tal.core.config import load_experiment
@@ -127,31 +127,15 @@ def test_release_yaml_runs_through_tal_train_eval_and_validate(
 ) -> None:
     """`tal train/eval/config validate` read a release YAML as it is (the plugin's config format)."""
     ann = tiny_thumos(tmp_path)
-    release = {
-        "dataset_name": "thumos",
-        "train_split": ["validation"],
-        "val_split": ["test"],
-        "devices": ["cpu"],
-        "dataset": {
-            "json_file": str(ann),
-            "feat_folder": str(tmp_path / "features"),
-            "file_prefix": None,
-            "file_ext": ".npy",
-            "num_classes": 3,
-            "input_dim": 16,
-            "feat_stride": 4,
-            "num_frames": 16,
-            "default_fps": 30,
-            "trunc_thresh": 0.5,
-            "crop_ratio": [0.9, 1.0],
-            "max_seq_len": 64,
-        },
-        "model": {k: v for k, v in TINY_MODEL.items() if k not in ("name", "input_dim", "num_classes", "max_seq_len")},
-        "opt": {"learning_rate": 0.001, "epochs": 1, "warmup_epochs": 1, "weight_decay": 0.05},
-        "loader": {"batch_size": 2, "num_workers": 0},
-        "train_cfg": {"clip_grad_l2norm": 1.0},
-        "output_folder": str(tmp_path / "ckpt"),
-    }
+    release = tiny_release_config(
+        ann,
+        tmp_path / "features",
+        devices=["cpu"],
+        opt={"learning_rate": 0.001, "epochs": 1, "warmup_epochs": 1, "weight_decay": 0.05},
+        loader={"batch_size": 2, "num_workers": 0},
+        train_cfg={"clip_grad_l2norm": 1.0},
+        output_folder=str(tmp_path / "ckpt"),
+    )
     src = tmp_path / "tiny_release.yaml"
     src.write_text(yaml.safe_dump(release))
 
