@@ -32,7 +32,7 @@ from tal.core.types import Segments
 from tal.loc_actionformer.config import ActionFormerConfig
 from tal.loc_actionformer.data import MISSING_DURATION, ActionFormerFeaturesConfig, prepare_features
 from tal.loc_actionformer.model import ActionFormer
-from tal.loc_actionformer.official import experiment_from_official, is_official_config
+from tal.loc_actionformer.official import is_official_config, translate_release_config
 
 DEFAULT_ROWS = 10
 
@@ -234,7 +234,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         data = read_yaml(args.config)
         if not is_official_config(data):
             raise ConfigError(f"{args.config}: not a release config (no dataset_name/dataset/opt keys)")
-        exp = experiment_from_official(args.config)
+        exp = translate_release_config(data, args.config)
         load_experiment(exp, get_registry())  # validate
     except TalError as exc:
         print(f"tal actionformer: error: {exc}", file=sys.stderr)
