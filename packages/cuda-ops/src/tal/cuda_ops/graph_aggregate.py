@@ -255,10 +255,25 @@ _shared_op.register_autograd(_shared_backward, setup_context=_shared_setup)
 # -------------------------------------------------------------------- public API
 
 
-def _refined(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+def _direct(x: Tensor, A: Tensor) -> bool:
+    """Whether to skip the custom op: plain eager code that needs no gradient, or needs one while the
+    device is served by the pure-torch reference (then torch's own autograd runs through it, which is
+    cheaper than the custom op's Python autograd: 0.95x -> 1.09x einsum's speed at N=16, C=T=64)."""
     if plain_eager(x, A, differentiable=True):
+        return True
+    return plain_eager(x, A) and _kernels(x.device) is None
+
+
+def _refined(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    if _direct(x, A):
         return _refined_fwd(x, A, sum_subsets)
     return torch.ops.tal_ops.graph_aggregate_refined(x, A, sum_subsets)
+
+
+def _shared(x: Tensor, A: Tensor, sum_subsets: bool) -> Tensor:
+    if _direct(x, A):
+        return _shared_fwd(x, A, sum_subsets)
+    return torch.ops.tal_ops.graph_aggregate_shared(x, A, sum_subsets)
 
 
 def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tensor:
@@ -286,9 +301,7 @@ def graph_aggregate(x: Tensor, A: Tensor, *, sum_subsets: bool = False) -> Tenso
         v = x.shape[3]
         if A.shape[1:] != (v, v):
             raise ValueError(f"A must be (K, {v}, {v}) for x with V={v}, got {tuple(A.shape)}")
-        if plain_eager(x, A, differentiable=True):
-            return _shared_fwd(x, A, bool(sum_subsets))
-        return torch.ops.tal_ops.graph_aggregate_shared(x, A, bool(sum_subsets))
+        return _shared(x, A, bool(sum_subsets))
     if A.dim() == 4:
         if x.dim() != 4:
             raise ValueError(f"with a refined A (N, C, V, V), x must be (N, C, T, V), got {tuple(x.shape)}")
