@@ -22,7 +22,7 @@ from pydantic import Field
 from torch import nn
 
 from tal.core.config import ComponentConfig, component_field
-from tal.core.registry import Registry, get_registry
+from tal.core.registry import Registry
 
 IGNORE_INDEX = -100
 
@@ -170,9 +170,9 @@ class FrameClassifier(nn.Module):
         return segmentation_forward(self, batch, self.logits)
 
 
-def build_frame_classifier(config: FrameClassifierConfig) -> FrameClassifier:
+def build_frame_classifier(config: FrameClassifierConfig, registry: Registry) -> FrameClassifier:
     """Build the backbone named in the config through the registry, then the classifier."""
-    backbone = get_registry().build("backbones", config.backbone)
+    backbone = registry.build("backbones", config.backbone)
     return FrameClassifier(backbone, config.num_classes, config.dropout)
 
 

@@ -37,9 +37,9 @@ def register_backbones(registry: Registry) -> None:
 
 @hookimpl
 def register_commands(registry: Registry) -> None:
-    from tal.core.cli import config_cmd, demo_cmd, plugins_cmd, score_cmd, train_cmd
+    from tal.core.cli import config_cmd, demo_cmd, infer_cmd, plugins_cmd, score_cmd, train_cmd
 
-    for module in (plugins_cmd, config_cmd, score_cmd, train_cmd, demo_cmd):
+    for module in (plugins_cmd, config_cmd, score_cmd, train_cmd, infer_cmd, demo_cmd):
         module.register(registry)
 
 
@@ -48,3 +48,19 @@ def register_demos(registry: Registry) -> None:
     from tal.core import demo
 
     registry.add_demo("core", demo.run_demo, "score sample segmentation annotations with every core metric")
+
+
+@hookimpl
+def register_checkpoint_formats(registry: Registry) -> None:
+    from tal.core.engine.checkpoint import bare_state_dict_weights, is_bare_state_dict, is_tal_checkpoint, tal_weights
+
+    registry.add_checkpoint_format(
+        "tal", is_tal_checkpoint, tal_weights, "tal's Trainer checkpoints (model, ema, optimizer...)", fallback=True
+    )
+    registry.add_checkpoint_format(
+        "state-dict",
+        is_bare_state_dict,
+        bare_state_dict_weights,
+        "a bare state dict (torch.save(model.state_dict())), `module.` prefix removed",
+        fallback=True,
+    )

@@ -10,9 +10,9 @@ full path (``model.backbone.n_layers``).
 from __future__ import annotations
 
 import difflib
+import reprlib
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -190,14 +190,12 @@ def _materialize(cls: type[BaseModel], registry: Registry, cache: dict[type, typ
     return new_cls
 
 
-def resolved_model(cls: type[BaseModel], registry: Registry | None = None) -> type[BaseModel]:
+def resolved_model(cls: type[BaseModel], registry: Registry) -> type[BaseModel]:
     """``cls`` with every :func:`component_field` replaced by a union of the registered configs."""
-    from tal.core.registry import get_registry
-
-    return _materialize(cls, registry or get_registry(), {})
+    return _materialize(cls, registry, {})
 
 
-def experiment_model(registry: Registry | None = None) -> type[BaseModel]:
+def experiment_model(registry: Registry) -> type[BaseModel]:
     """The experiment-config model built from the registry at run time."""
     return resolved_model(ExperimentConfig, registry)
 
@@ -260,10 +258,27 @@ def _pick_model(annotation: Any, value: Any) -> Any:
     return candidates[0] if len(candidates) == 1 else None
 
 
+#: at most this many characters of a bad value, and this many problems, in an error message
+MAX_VALUE_CHARS = 120
+MAX_PROBLEMS = 20
+
+
+def short_repr(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a YAML anchor bomb has a repr of many megabytes)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    short.maxlist = short.maxdict = 6
+    short.maxlevel = 3
+    text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_validation_error(err: ValidationError, data: Any, model: type[BaseModel], source: str = "") -> str:
-    """One line per problem: ``path: message (got value); allowed: ...``."""
+    """One line per problem: ``path: message (got value); allowed: ...`` (values and the count of
+    problems are capped so that an error never floods the terminal)."""
     lines = []
-    for e in err.errors():
+    errors = err.errors()
+    for e in errors[:MAX_PROBLEMS]:
         path = _walk_path(data, tuple(e["loc"]))
         where = ".".join(path) or "<root>"
         msg = e["msg"]
@@ -280,9 +295,13 @@ def format_validation_error(err: ValidationError, data: Any, model: type[BaseMod
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 extra = f"; allowed fields: {', '.join(allowed)}{hint}"
         got = (
-            "" if e["type"] in ("missing", "union_tag_not_found", "union_tag_invalid") else f" (got {e.get('input')!r})"
+            ""
+            if e["type"] in ("missing", "union_tag_not_found", "union_tag_invalid")
+            else f" (got {short_repr(e.get('input'))})"
         )
-        lines.append(f"  {where}: {msg}{got}{extra}")
+        lines.append(f"  {where}: {msg[: 2 * MAX_VALUE_CHARS]}{got}{extra}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"  ... and {len(errors) - MAX_PROBLEMS} more problems")
     head = f"invalid config{' ' + source if source else ''}:"
     return "\n".join([head, *lines])
 
@@ -303,20 +322,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{p}: not valid YAML: {str(exc)[: 4 * MAX_VALUE_CHARS]}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping, got {type(data).__name__}")
     return data
-
-
-@dataclass(frozen=True)
-class ConfigFormat:
-    """A foreign config layout (see :meth:`~tal.core.registry.Registry.add_config_format`)."""
-
-    detect: Callable[[Mapping[str, Any]], bool]
-    translate: Callable[[Mapping[str, Any], Path | None], dict[str, Any]]
 
 
 def translate_foreign(
@@ -341,40 +352,87 @@ def translate_foreign(
 
 
 def load_experiment(
-    source: str | Path | Mapping[str, Any], registry: Registry | None = None, overrides: list[str] | None = None
+    source: str | Path | Mapping[str, Any],
+    registry: Registry,
+    overrides: list[str] | None = None,
+    split: int | None = None,
 ) -> Any:
     """Load an experiment config from a YAML file, a registered preset name, or a dict.
 
     A file or dict in a registered foreign layout (``registry.add_config_format``, e.g. ActionFormer's
     release YAMLs) is translated first. ``overrides`` are ``dotted.path=value`` strings (values parsed
-    as YAML), applied to the tal experiment dict before validation.
+    as YAML), applied to the tal experiment dict before validation. ``split`` selects a split of a
+    preset that has splits (default: its first).
     """
-    from tal.core.registry import get_registry
-
-    reg = registry or get_registry()
+    reg = registry
     path: Path | None = None
+    if split is not None and (isinstance(source, Mapping) or str(source) not in reg.names("presets")):
+        raise ConfigError(
+            f"{source if not isinstance(source, Mapping) else '<dict>'}: --split applies to presets "
+            "with splits; in a YAML file set the dataset's split field instead"
+        )
     if isinstance(source, Mapping):
         data, label = dict(source), "<dict>"
     elif Path(source).suffix in (".yaml", ".yml") or Path(source).is_file():
         path = Path(source)
         data, label = read_yaml(path), str(source)
     elif str(source) in reg.names("presets"):
-        data, label = reg.get("presets", str(source)).factory(), f"preset {source}"
+        preset = reg.get("presets", str(source)).factory
+        try:
+            data = preset.load(split)
+        except ConfigError as exc:
+            raise ConfigError(f"preset {source}: {exc}") from None
+        label = f"preset {source}"
+        if preset.splits:
+            label += f" (split {split if split is not None else preset.splits[0]})"
     else:
         known = ", ".join(reg.names("presets")) or "none"
         raise ConfigError(f"{source}: neither a YAML file nor a registered preset (presets: {known})")
     data, label = translate_foreign(data, reg, path, label)
     for item in overrides or []:
         apply_override(data, item)
-    return validate(experiment_model(reg), data, label)
+    cfg = validate(experiment_model(reg), data, label)
+    check_agreement(cfg, label)
+    return cfg
+
+
+def _channels(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
+        return sum(value)  # several feature streams, concatenated
+    return None
+
+
+def check_agreement(cfg: Any, label: str = "<config>") -> None:
+    """Fields the model and its datasets must agree on (``input_dim``: feature channels).
+
+    Caught here, ``tal config validate`` reports the disagreement and ``tal train`` stops before it
+    creates a run folder.
+    """
+    model_dim = _channels(getattr(cfg.model, "input_dim", None))
+    if model_dim is None:
+        return
+    for section in ("train", "val", "test"):
+        ds = getattr(cfg.data, section, None)
+        data_dim = _channels(getattr(ds, "input_dim", None)) if ds is not None else None
+        if data_dim is not None and data_dim != model_dim:
+            raise ConfigError(
+                f"invalid config {label}:\n  data.{section}.input_dim is {data_dim} but model.input_dim is "
+                f"{model_dim}: the model would get {data_dim}-channel features; make them equal"
+            )
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Set ``a.b.c=value`` in a nested dict in place (value parsed with ``yaml.safe_load``)."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like path.to.field=value")
+        raise ConfigError(f"override {short_repr(item)} must look like path.to.field=value")
     key, raw = item.split("=", 1)
     parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {short_repr(item)}: empty field name in {key!r}")
     cur = data
     for p in parts[:-1]:
         nxt = cur.get(p)
@@ -383,4 +441,8 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         if not isinstance(nxt, dict):
             raise ConfigError(f"override {item!r}: {p!r} is not a mapping")
         cur = nxt
-    cur[parts[-1]] = yaml.safe_load(raw)
+    try:
+        cur[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"override {short_repr(item)}: the value is not valid YAML ({problem})") from None

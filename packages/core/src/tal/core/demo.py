@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tal.core import figures
+from tal.core.figures import runs
 from tal.core.formats import (
     atomic_write_text,
     read_ground_truth,
@@ -71,14 +73,6 @@ def make_synthetic_data(root: Path, seed: int = 0, num_videos: int = 6) -> Path:
     return root
 
 
-def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximal runs of equal labels: ``(starts, ends_exclusive, labels)``."""
-    change = np.flatnonzero(np.diff(labels)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(labels)]])
-    return starts, ends, labels[starts]
-
-
 def simulate(gt: np.ndarray, kind: str, num_classes: int, rng: np.random.Generator) -> np.ndarray:
     """A plausible prediction of ``gt (T,)``: jittered boundaries, spurious fragments or confusions."""
     starts, ends, labs = runs(gt)
@@ -110,23 +104,12 @@ def to_segments(labels: np.ndarray, fps: float, background: int, with_scores: bo
     )
 
 
-def _figure(path: Path, video: str, gt: np.ndarray, preds: dict[str, np.ndarray], table: dict[str, dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    num_classes = int(max(gt.max(), *(p.max() for p in preds.values()))) + 1
-    cmap = plt.get_cmap("tab20", max(num_classes, 2))
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(11, 6.5), gridspec_kw={"height_ratios": [1.1, 1]})
-    rows = {"ground truth": gt, **preds}
-    for y, lab in enumerate(rows.values()):
-        s, e, lb = runs(lab)
-        ax0.broken_barh(
-            list(zip(s, e - s, strict=True)), (len(rows) - 1 - y - 0.4, 0.8), facecolors=[cmap(int(x)) for x in lb]
-        )
-    ax0.set_yticks(range(len(rows)), list(reversed(rows)))
-    ax0.set_xlabel("frame")
+def _figure(
+    path: Path, video: str, gt: np.ndarray, preds: dict[str, np.ndarray], table: dict[str, dict], names: list[str]
+) -> None:
+    plt = figures.pyplot()
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(12, 6.5), gridspec_kw={"height_ratios": [1.1, 1]})
+    figures.draw_label_bars(ax0, {"ground truth": gt, **preds}, names)
     ax0.set_title(f"{video}: ground truth and simulated predictions (colour = class)")
     keys = ["F1@10", "F1@25", "F1@50", "Edit", "Acc", "average_mAP"]
     width = 0.8 / len(table)
@@ -138,8 +121,7 @@ def _figure(path: Path, video: str, gt: np.ndarray, preds: dict[str, np.ndarray]
     ax1.legend(loc="lower right", fontsize=8)
     ax1.set_title("scores (MS-TCN convention; mAP averaged over tIoU 0.3:0.7)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figures.save_figure(fig, path)
 
 
 def run_demo(out_dir: Path, quick: bool = False, data: Path | None = None, fps: float = 15.0) -> dict[str, Any]:
@@ -198,7 +180,7 @@ def run_demo(out_dir: Path, quick: bool = False, data: Path | None = None, fps: 
     console.print(view)
     report = {"source": source, "videos": list(gts), "fps": fps, "scores": table}
     atomic_write_text(out_dir / "core_demo.json", json.dumps(report, indent=2))
-    _figure(out_dir / "core_demo.png", first, gts[first], examples, table)
+    _figure(out_dir / "core_demo.png", first, gts[first], examples, table, list(mapping))
     console.print(f"wrote {out_dir / 'core_demo.json'} and {out_dir / 'core_demo.png'}")
     best = table["boundary-jitter"]
     return {"videos": len(gts), "F1@50": best["F1@50"], "Edit": best["Edit"], "average_mAP": best["average_mAP"]}

@@ -12,6 +12,8 @@ Environment:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,7 +26,7 @@ from typing import Any
 import pluggy
 
 from tal.core import hookspecs
-from tal.core.errors import DuplicateComponentError, PluginError
+from tal.core.errors import ConfigError, DuplicateComponentError, PluginError
 
 ENTRY_POINT_GROUP = "tal"
 CORE_PLUGIN = "core"
@@ -38,6 +40,8 @@ KINDS = (
     "demos",
     "presets",
     "config_formats",
+    "checkpoint_formats",
+    "inferencers",
 )
 HOOKS = tuple(f"register_{kind}" for kind in KINDS)
 
@@ -56,6 +60,55 @@ class Component:
     config: type | None
     owner: str
     description: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigFormat:
+    """A foreign config layout (see :meth:`Registry.add_config_format`)."""
+
+    detect: Callable[[Mapping[str, Any]], bool]
+    translate: Callable[[Mapping[str, Any], Path | None], dict[str, Any]]
+
+
+@dataclass
+class ModelWeights:
+    """The model weights found in a checkpoint by a :class:`CheckpointFormat`.
+
+    ``source`` says which entry they came from (``"ema"``, ``"model"``, ``"state_dict_ema"``...);
+    ``strict`` is the ``load_state_dict`` strictness the layout's own code uses.
+    """
+
+    state_dict: dict[str, Any]
+    source: str
+    strict: bool = True
+
+
+@dataclass(frozen=True)
+class CheckpointFormat:
+    """A checkpoint layout (see :meth:`Registry.add_checkpoint_format`)."""
+
+    detect: Callable[[Mapping[str, Any]], bool]
+    extract: Callable[[Mapping[str, Any], bool], ModelWeights]
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named experiment config; with ``splits`` the loader takes ``split=K``."""
+
+    loader: Callable[..., dict[str, Any]]
+    splits: tuple[int, ...] | None = None
+
+    def load(self, split: int | None = None) -> dict[str, Any]:
+        """The raw experiment dict (``split`` defaults to the first split of a preset that has splits)."""
+        if self.splits is None:
+            if split is not None:
+                raise ConfigError(f"this preset has no splits (got --split {split})")
+            return self.loader()
+        chosen = self.splits[0] if split is None else split
+        if chosen not in self.splits:
+            raise ConfigError(f"split {chosen} is not one of this preset's splits {list(self.splits)}")
+        return self.loader(split=chosen)
 
 
 @dataclass
@@ -102,7 +155,7 @@ class Registry:
             )
         if config is not None:
             _check_config_name(kind, name, config)
-        doc = description or (getattr(factory, "__doc__", None) or "").strip().split("\n")[0]
+        doc = description or _first_doc_line(factory)
         self._items[kind][name] = Component(kind, name, factory, config, self._owner, doc)
 
     def add_model(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
@@ -128,9 +181,23 @@ class Registry:
         """``demo(out_dir: Path, quick: bool) -> dict`` of headline numbers."""
         self.add("demos", name, demo, None, description)
 
-    def add_preset(self, name: str, loader: Callable[[], dict[str, Any]], description: str = "") -> None:
-        """``loader()`` returns a raw experiment-config dict (as if read from YAML)."""
-        self.add("presets", name, loader, None, description)
+    def add_preset(
+        self,
+        name: str,
+        loader: Callable[..., dict[str, Any]],
+        description: str = "",
+        splits: Iterable[int] | None = None,
+    ) -> None:
+        """``loader()`` returns a raw experiment-config dict (as if read from YAML).
+
+        With ``splits`` (e.g. ``(1, 2, 3, 4)`` for a dataset's cross-validation splits) the loader is
+        called as ``loader(split=K)``; ``tal train PRESET --split K`` and ``tal eval PRESET --split all``
+        use it.
+        """
+        chosen = tuple(int(k) for k in splits) if splits is not None else None
+        if chosen is not None and not chosen:
+            raise PluginError(f"{self._owner}: preset {name!r} declares an empty list of splits")
+        self.add("presets", name, Preset(loader, chosen), None, description or _first_doc_line(loader))
 
     def add_config_format(
         self,
@@ -144,9 +211,31 @@ class Registry:
         ``detect(data)`` says whether a parsed YAML mapping is in this layout; ``translate(data, path)``
         returns the raw tal experiment dict (``path`` is the file it came from, or ``None``).
         """
-        from tal.core.config import ConfigFormat
-
         self.add("config_formats", name, ConfigFormat(detect, translate), None, description)
+
+    def add_checkpoint_format(
+        self,
+        name: str,
+        detect: Callable[[Mapping[str, Any]], bool],
+        extract: Callable[[Mapping[str, Any], bool], ModelWeights],
+        description: str = "",
+        fallback: bool = False,
+    ) -> None:
+        """A checkpoint layout that :func:`tal.core.engine.checkpoint.load_model_weights` reads.
+
+        ``detect(ckpt)`` says whether a loaded checkpoint (what ``torch.load(weights_only=True)``
+        returned) is in this layout; ``extract(ckpt, prefer_ema)`` returns its :class:`ModelWeights`.
+        ``fallback`` layouts (core's generic ones) are tried only when no other layout claims a file.
+        """
+        self.add("checkpoint_formats", name, CheckpointFormat(detect, extract, fallback), None, description)
+
+    def add_inferencer(self, model_name: str, inferencer: Any, description: str = "") -> None:
+        """How ``tal infer`` runs models named ``model_name``.
+
+        ``inferencer.add_arguments(parser)`` adds the flags only it uses; ``inferencer.run(args, model,
+        experiment, registry) -> int`` runs the built model (weights loaded, eval mode) on ``args.feat``.
+        """
+        self.add("inferencers", model_name, inferencer, None, description or getattr(inferencer, "help", ""))
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Component:
@@ -167,9 +256,13 @@ class Registry:
             yield from self.components(kind)
 
     def build(self, kind: str, config: Any) -> Any:
-        """Build a component from its validated config (the config's ``name`` selects it)."""
+        """Build a component from its validated config (the config's ``name`` selects it).
+
+        A factory that builds sub-components declares a ``registry`` parameter and is called as
+        ``factory(config, registry=self)``; other factories as ``factory(config)``.
+        """
         comp = self.get(kind, config.name)
-        return comp.factory(config)
+        return call_with_registry(comp.factory, self, config)
 
     # -- plugin loading -----------------------------------------------------------------------
     def _snapshot(self) -> dict[str, dict[str, Component]]:
@@ -198,6 +291,30 @@ class Registry:
             for kind in KINDS
             if set(self._items[kind]) - set(before[kind])
         }
+
+
+def _first_doc_line(obj: Any) -> str:
+    return (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+
+
+@functools.lru_cache(maxsize=512)
+def accepts_registry(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` declares a parameter named ``registry``."""
+    try:
+        return "registry" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def call_with_registry(fn: Callable[..., Any], registry: Registry, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, registry=registry, **kwargs)`` if ``fn`` takes a ``registry`` parameter, else without it.
+
+    The rule for everything a plugin hands the registry to call back: component factories, command
+    ``run`` functions, demos.
+    """
+    if accepts_registry(fn):
+        return fn(*args, registry=registry, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _check_config_name(kind: str, name: str, config: type) -> None:
@@ -275,7 +392,11 @@ _REGISTRY: Registry | None = None
 
 
 def get_registry(refresh: bool = False) -> Registry:
-    """The process-wide registry, loaded on first use (``refresh=True`` reloads it)."""
+    """The process-wide registry, loaded on first use (``refresh=True`` reloads it).
+
+    Only the CLI entry and top-level convenience functions call this; library functions take the
+    registry as an argument.
+    """
     global _REGISTRY
     if _REGISTRY is None or refresh:
         _REGISTRY = load_registry()

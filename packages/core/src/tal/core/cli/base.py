@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,9 +11,11 @@ class Command:
     """A ``tal`` subcommand.
 
     ``add_arguments(parser)`` declares its arguments (it may add nested subparsers);
-    ``run(args)`` executes it and returns the process exit code.
+    ``run(args)`` executes it and returns the process exit code. Either may declare a second
+    parameter ``registry`` to receive the registry ``tal`` loaded (see
+    :func:`tal.core.registry.call_with_registry`).
     """
 
     help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[..., None]
+    run: Callable[..., int]

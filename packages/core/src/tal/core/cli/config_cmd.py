@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from tal.core.cli.base import Command
 from tal.core.config import load_experiment, resolved_model
 from tal.core.errors import ConfigError
-from tal.core.registry import KINDS, Registry, get_registry
+from tal.core.registry import KINDS, Registry
 
 CONFIG_KINDS = ("models", "backbones", "refiners", "datasets", "metrics")
 
@@ -36,7 +36,7 @@ def default_config(registry: Registry, name: str, kind: str | None = None) -> di
         raise ConfigError(f"{name!r} names a component of several kinds ({', '.join(hits)}); pass --kind")
     comp = registry.get(hits[0], name)
     if hits[0] == "presets":
-        return dict(comp.factory())
+        return dict(comp.factory.load())
     assert comp.config is not None
     return defaults_of(resolved_model(comp.config, registry))
 
@@ -56,8 +56,7 @@ def defaults_of(cls: type[BaseModel]) -> dict[str, object]:
         return out
 
 
-def _run(args: argparse.Namespace) -> int:
-    registry = get_registry()
+def _run(args: argparse.Namespace, registry: Registry) -> int:
     if args.action == "validate":
         cfg = load_experiment(args.file, registry, args.overrides)
         print(f"{args.file}: valid (model {cfg.model.name}", end="")

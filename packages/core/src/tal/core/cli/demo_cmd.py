@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tal.core.cli.base import Command
 from tal.core.errors import TalError
-from tal.core.registry import Registry, get_registry
+from tal.core.registry import Registry, call_with_registry
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +24,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the demos and exit")
 
 
-def _run(args: argparse.Namespace) -> int:
-    registry = get_registry()
+def _run(args: argparse.Namespace, registry: Registry) -> int:
     console = Console()
     demos = registry.components("demos")
     if args.list:
@@ -50,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
             kwargs["data"] = args.data
         t0 = time.perf_counter()
         try:
-            result = d.factory(out, **kwargs)
+            result = call_with_registry(d.factory, registry, out, **kwargs)
         except Exception as exc:  # one demo failing must not hide the others
             failed += 1
             console.print(f"[red]demo {d.name} failed[/red]: {type(exc).__name__}: {exc}")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tal.core.cli.base import Command
-from tal.core.registry import Registry, get_registry
+from tal.core.registry import Registry
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +21,7 @@ def report(registry: Registry) -> list[dict[str, object]]:
     return [p.as_dict() for p in registry.plugins]
 
 
-def _run(args: argparse.Namespace) -> int:
-    registry = get_registry()
+def _run(args: argparse.Namespace, registry: Registry) -> int:
     rows = report(registry)
     if args.json:
         print(json.dumps({"plugins": rows}, indent=2))

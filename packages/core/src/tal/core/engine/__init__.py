@@ -3,8 +3,8 @@
 from tal.core.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from tal.core.engine.distributed import DistContext, init_distributed, shutdown_distributed
 from tal.core.engine.ema import ModelEMA
-from tal.core.engine.logging import CSVLogger, flatten_metrics
 from tal.core.engine.optim import build_optimizer, build_scheduler, param_groups
+from tal.core.engine.run_logs import CSVLogger, flatten_metrics
 from tal.core.engine.seed import seed_everything
 from tal.core.engine.trainer import Trainer
 

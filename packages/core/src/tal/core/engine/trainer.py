@@ -10,9 +10,8 @@ it returns one prediction per video, aligned with ``batch["video_ids"]``, which 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
-import sys
-import warnings
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -28,7 +27,8 @@ from tal.core.config import TrainConfig
 from tal.core.engine.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint, to_plain
 from tal.core.engine.distributed import DistContext, ShardSampler, all_gather_objects, barrier, init_distributed
 from tal.core.engine.ema import ModelEMA
-from tal.core.engine.logging import (
+from tal.core.engine.optim import build_optimizer, build_scheduler
+from tal.core.engine.run_logs import (
     CSVLogger,
     ProgressBar,
     TensorBoardLogger,
@@ -36,7 +36,6 @@ from tal.core.engine.logging import (
     make_tensorboard,
     progress_enabled,
 )
-from tal.core.engine.optim import build_optimizer, build_scheduler
 from tal.core.engine.seed import (
     derive_seed,
     epoch_generator,
@@ -46,6 +45,8 @@ from tal.core.engine.seed import (
     set_rng_state,
 )
 from tal.core.errors import ConfigError, DataFormatError
+
+logger = logging.getLogger(__name__)
 
 METRICS_CSV = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
@@ -316,9 +317,9 @@ class Trainer:
                     csv_log.log(row)
                 if tb is not None:
                     tb.log({k: v for k, v in row.items() if k.startswith("val/")}, self.global_step)
-                if self.show_progress:
+                if main:
                     summary = " ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float))
-                    print(f"epoch {self.epoch}/{self.config.epochs} {summary}", file=sys.stderr)
+                    logger.info("epoch %d/%d %s", self.epoch, self.config.epochs, summary)
                 due = self.epoch % self.config.checkpoint_every == 0 or self.epoch == self.config.epochs
                 if due or improved:
                     state = self.state_dict()  # collective under DDP: every rank calls it
@@ -449,7 +450,7 @@ class Trainer:
         if isinstance(rng, list) and len(rng) == self.dist.world_size:
             set_rng_state(rng[self.dist.rank])
         else:
-            warnings.warn(f"{path}: saved with a different number of processes; random state re-seeded", stacklevel=2)
+            logger.warning("%s: saved with a different number of processes; random state re-seeded", path)
             seed_everything(derive_seed(self.config.seed, self.epoch, self.dist.rank))
         self._resumed_from = self.epoch
         barrier(self.dist)

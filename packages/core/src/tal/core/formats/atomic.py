@@ -73,6 +73,19 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str = "
     _fsync_dir(target.parent)
 
 
+def temporary_siblings(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files :func:`atomic_open` left next to ``path`` (a process killed mid-write leaves one)."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    return sorted(target.parent.glob(f".{glob_escape(target.name)}.*.tmp"))
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (``"\\n"`` is written as is on every platform)."""
     with atomic_open(path, "w", encoding=encoding) as f:

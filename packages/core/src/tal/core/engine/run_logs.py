@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -114,7 +116,7 @@ def make_tensorboard(log_dir: str | Path, enabled: bool, purge_step: int | None 
     try:
         return TensorBoardLogger(log_dir, purge_step)
     except ImportError:
-        warnings.warn("train.tensorboard is set but tensorboard is not installed; skipping", stacklevel=2)
+        logger.warning("train.tensorboard is set but tensorboard is not installed; skipping")
         return None
 
 
