@@ -70,11 +70,18 @@ class OptimizerConfig(StrictModel):
 
 
 class SchedulerConfig(StrictModel):
+    """Learning-rate schedule, stepped once per optimizer step (see :class:`tal.core.engine.optim.LrFactor`)."""
+
     name: Literal["cosine", "multistep", "constant"] = "cosine"
     warmup_epochs: float = Field(0.0, ge=0)
-    milestones: list[int] = Field(default_factory=list)
+    milestones: list[int] = Field(default_factory=list, description="epochs at which multistep multiplies by gamma")
     gamma: float = Field(0.1, gt=0)
-    eta_min: float = Field(0.0, ge=0)
+    eta_min: float = Field(0.0, ge=0, description="the cosine's final learning rate (absolute)")
+    warmup_inclusive: bool = Field(
+        False,
+        description="the warmup ramp reaches the base lr at its last step (lr*t/(W-1)) instead of after it (lr*t/W)",
+    )
+    milestones_after_warmup: bool = Field(False, description="multistep milestones count from the end of warmup")
 
 
 class EmaConfig(StrictModel):
@@ -86,6 +93,7 @@ class TrainConfig(StrictModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(2, ge=1)
     eval_batch_size: int = Field(1, ge=1)
+    drop_last: bool = Field(False, description="drop the last incomplete training batch of each epoch")
     num_workers: int = Field(0, ge=0)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tal.core.datasets._collate import IGNORE_INDEX, collate_localization, collate_segmentation, pad_features
+from tal.core.datasets._locate import LocatedVideo, locate_videos
 from tal.core.datasets.activitynet import ActivityNetFeatures, ActivityNetFeaturesConfig
 from tal.core.datasets.mstcn import MSTCNConfig, MSTCNDataset
 from tal.core.datasets.synthetic import SyntheticSegmentation, SyntheticSegmentationConfig
@@ -16,12 +17,14 @@ __all__ = [
     "IGNORE_INDEX",
     "ActivityNetFeatures",
     "ActivityNetFeaturesConfig",
+    "LocatedVideo",
     "MSTCNConfig",
     "MSTCNDataset",
     "SyntheticSegmentation",
     "SyntheticSegmentationConfig",
     "collate_localization",
     "collate_segmentation",
+    "locate_videos",
     "pad_features",
     "register",
 ]

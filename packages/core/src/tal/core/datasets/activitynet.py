@@ -19,8 +19,9 @@ from pydantic import Field
 
 from tal.core.config import ComponentConfig
 from tal.core.datasets._collate import collate_localization
+from tal.core.datasets._locate import locate_videos
 from tal.core.errors import DataFormatError
-from tal.core.formats import AnnotationSet, VideoAnnotation, find_feature_file, read_annotations, read_features
+from tal.core.formats import AnnotationSet, VideoAnnotation, read_annotations, read_features
 from tal.core.types import Segments, VideoRecord
 
 
@@ -72,30 +73,17 @@ class ActivityNetFeatures:
         self.annotations: AnnotationSet = ann
         self.class_names = ann.class_names
         self.num_classes = ann.num_classes
-        self.skipped: list[str] = []
-        self._items: list[tuple[VideoAnnotation, Path, float]] = []
-        for video in ann:
-            fps = config.default_fps if config.default_fps is not None else video.fps
-            if fps is None:
-                raise DataFormatError(
-                    config.annotation_file,
-                    "no 'fps' for this video and no default_fps in the config",
-                    f"database.{video.video_id}",
-                )
-            try:
-                path = find_feature_file(
-                    config.feature_dir,
-                    video.video_id,
-                    prefix=config.file_prefix,
-                    suffix=config.file_suffix,
-                    ext=config.file_ext,
-                )
-            except DataFormatError:
-                if config.missing_features == "skip" and Path(config.feature_dir).is_dir():
-                    self.skipped.append(video.video_id)
-                    continue
-                raise
-            self._items.append((video, path, float(fps)))
+        located, self.skipped = locate_videos(
+            ann,
+            [config.feature_dir],
+            annotation_file=config.annotation_file,
+            default_fps=config.default_fps,
+            prefix=config.file_prefix,
+            suffix=config.file_suffix,
+            ext=config.file_ext,
+            skip_missing=config.missing_features == "skip",
+        )
+        self._items: list[tuple[VideoAnnotation, Path, float]] = [(x.video, x.paths[0], x.fps) for x in located]
         if not self._items:
             raise DataFormatError(config.annotation_file, f"no video selected (subset {config.subset!r})")
 

@@ -148,3 +148,16 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(0, math.ceil((self.length - self.rank) / self.world_size))
+
+
+def sum_across_processes(value: torch.Tensor) -> torch.Tensor:
+    """The sum of ``value`` over every process of the default group (``value`` itself outside DDP).
+
+    For statistics a loss normalises by (e.g. a count of positive samples), so that N processes with
+    batch B train as one process with batch N*B. Not differentiable: pass detached values.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    total = value.detach().clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total

@@ -98,10 +98,12 @@ class LrFactor:
     """Multiplier of the base learning rate at optimizer step ``t`` (0-based), for :class:`LambdaLR`.
 
     * warmup (``t < warmup_iters``): ``t / warmup_iters``, a linear ramp from 0 that reaches 1 at
-      ``warmup_iters``;
+      ``warmup_iters``; with ``warmup_inclusive`` ``t / (warmup_iters - 1)``, which reaches 1 at the
+      last warmup step (0 throughout a one-step warmup);
     * ``cosine``: ``m + (1 - m) * (1 + cos(pi * p)) / 2`` with ``p = (t - warmup) / (total - warmup)``
       clipped to ``[0, 1]`` and ``m = eta_min / lr``;
-    * ``multistep``: ``gamma ** (number of milestone iterations <= t)``;
+    * ``multistep``: ``gamma ** (number of milestone iterations <= t)``, or ``<= t - warmup_iters``
+      with ``milestones_after_warmup``;
     * ``constant``: 1.
 
     Holds only plain numbers so ``LambdaLR.state_dict()`` saves it with ``weights_only`` checkpoints.
@@ -115,6 +117,8 @@ class LrFactor:
         min_factor: float = 0.0,
         milestones: Sequence[int] = (),
         gamma: float = 0.1,
+        warmup_inclusive: bool = False,
+        milestones_after_warmup: bool = False,
     ) -> None:
         self.kind = kind
         self.total_iters = int(total_iters)
@@ -122,16 +126,21 @@ class LrFactor:
         self.min_factor = float(min_factor)
         self.milestones = sorted(int(m) for m in milestones)
         self.gamma = float(gamma)
+        self.warmup_inclusive = bool(warmup_inclusive)
+        self.milestones_after_warmup = bool(milestones_after_warmup)
 
     def __call__(self, t: int) -> float:
         if t < self.warmup_iters:
+            if self.warmup_inclusive:
+                return t / (self.warmup_iters - 1) if self.warmup_iters > 1 else 0.0
             return t / self.warmup_iters
         if self.kind == "cosine":
             span = max(1, self.total_iters - self.warmup_iters)
             progress = min(1.0, max(0.0, (t - self.warmup_iters) / span))
             return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
         if self.kind == "multistep":
-            return self.gamma ** sum(1 for m in self.milestones if t >= m)
+            since = t - self.warmup_iters if self.milestones_after_warmup else t
+            return self.gamma ** sum(1 for m in self.milestones if since >= m)
         return 1.0
 
 
@@ -163,5 +172,7 @@ def build_scheduler(
         min_factor=config.eta_min / base_lr,
         milestones=[m * iters_per_epoch for m in config.milestones],
         gamma=config.gamma,
+        warmup_inclusive=config.warmup_inclusive,
+        milestones_after_warmup=config.milestones_after_warmup,
     )
     return LambdaLR(optimizer, lr_lambda=factor)

@@ -177,6 +177,7 @@ class Trainer:
             num_workers=self.config.num_workers,
             worker_init_fn=seed_worker,
             generator=self._loader_generator,
+            drop_last=self.config.drop_last,
             pin_memory=self.device.type == "cuda",
         )
 
