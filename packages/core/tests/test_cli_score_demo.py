@@ -147,3 +147,75 @@ def test_score_loc_default_thresholds_are_reported_rounded(tmp_path, capsys):
     out = _score(capsys, "loc", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"))
     assert out["tiou_thresholds"] == [0.3, 0.4, 0.5, 0.6, 0.7]
     assert out["mAP"] == [0.0] * 5 and out["recall"]["5x"] == [0.0] * 5
+
+
+def test_score_loc_scores_odd_predictions_as_given_with_one_warning(tmp_path, capsys, caplog):
+    """Negative starts, ends past the duration and zero-length segments are scored, not refused."""
+    (tmp_path / "gt.json").write_text(json.dumps(GT))
+    pred = {
+        "results": {
+            "v1": [
+                # tIoU with [1, 5]: intersection 4, union 4 + 6.56 + 0... = [−2, 5] vs [1, 5] -> 4 / 7 = 0.571
+                {"segment": [-2.0, 5.0], "label": 0, "score": 0.9},
+                {"segment": [10.0, 40.0], "label": 1, "score": 0.8},  # past the 30 s video: IoU 10 / 30
+                {"segment": [3.0, 3.0], "label": 0, "score": 0.1},  # zero length: IoU 0
+            ],
+        }
+    }
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    out = _score(capsys, "loc", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"),
+                 "--subset", "test", "--tiou", "0.3", "0.5", "--top-k", "1")  # fmt: skip
+    # jump (2 gt: v1 [1,5], v2 [2,4]): at 0.3 and 0.5 the 0.9 prediction is a tp (0.571), the 3-3 one a fp:
+    #   precision [1, 1/2], recall [1/2, 1/2] -> AP 1/2.  run (1 gt): IoU 1/3: tp at 0.3 (AP 1), fp at 0.5 (AP 0)
+    assert out["mAP"] == pytest.approx([(50.0 + 100.0) / 2, (50.0 + 0.0) / 2])
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "scored as given" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "1 predictions start before 0 s" in warnings[0] and "1 predictions have zero length" in warnings[0]
+    assert "1 predictions end after their video's duration" in warnings[0]
+
+
+def test_score_loc_warns_when_video_ids_match_no_ground_truth(tmp_path, capsys, caplog):
+    (tmp_path / "gt.json").write_text(json.dumps({"database": {f"v_{k}": v for k, v in GT["database"].items()}}))
+    pred = {"results": {"v1": [{"segment": [1.0, 5.0], "label": 0, "score": 0.9}], "v2": []}}
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    out = _score(capsys, "loc", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"))
+    assert out["average_mAP"] == 0.0
+    text = caplog.text
+    assert "1 of 1 videos with predictions (1 predictions) match no ground-truth video, e.g. 'v1'" in text
+    assert "with a 'v_' prefix" in text
+    assert "3 of 3 ground-truth videos have no predictions" in text
+
+
+def _seg_files(tmp_path, videos: dict[str, list[str]], preds: dict[str, list[str]]):
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "mapping.txt").write_text("0 background\n1 pour\n2 stir\n")
+    for v, labels in videos.items():
+        (tmp_path / "gt" / f"{v}.txt").write_text("\n".join(labels) + "\n")
+    for v, labels in preds.items():
+        (tmp_path / "pred" / v).write_text("### Frame level recognition: ###\n" + " ".join(labels) + "\n")
+    return ["seg", "--gt-dir", str(tmp_path / "gt"), "--pred-dir", str(tmp_path / "pred"),
+            "--mapping", str(tmp_path / "mapping.txt")]  # fmt: skip
+
+
+def test_score_seg_refuses_a_missing_prediction_unless_allowed(tmp_path, capsys, caplog):
+    a = ["background", "pour", "pour", "stir"]
+    b = ["pour", "pour", "stir", "stir"]
+    args = _seg_files(tmp_path, {"a": a, "b": b}, {"a": a})
+    assert main(["score", *args, "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 videos" in err and "'b'" in err and "--allow-missing" in err and "--bundle" in err
+    out = _score(capsys, *args, "--allow-missing")
+    assert out["Acc"] == 100.0 and "scoring the other 1" in caplog.text
+    # a bundle names the videos to score: b is not in it, so nothing is missing
+    (tmp_path / "test.split1.bundle").write_text("a.txt\n")
+    assert _score(capsys, *args, "--bundle", str(tmp_path / "test.split1.bundle"))["Acc"] == 100.0
+
+
+def test_score_seg_warns_about_predictions_without_ground_truth(tmp_path, capsys, caplog):
+    a = ["background", "pour", "pour", "stir"]
+    args = _seg_files(tmp_path, {"a": a}, {"a": a, "zzz": a})
+    assert _score(capsys, *args)["Edit"] == 100.0
+    assert "1 prediction files are for no video scored here, e.g. 'zzz'" in caplog.text

@@ -406,7 +406,12 @@ RESULT_ERRORS = [
     ("bad_label_type", "label", 1.5, "[results.video_test_0000004[0].label]: expected an integer"),
     ("nan_score", "score", math.nan, "[results.video_test_0000004[0].score]: not a finite number"),
     ("no_score", "score", _DELETE, "[results.video_test_0000004[0]]: missing key 'score'"),
-    ("reversed", "segment", [2.0, 1.0], "[results.video_test_0000004[0].segment]: end 1.0 < start 2.0"),
+    ("short_segment", "segment", [2.0], "[results.video_test_0000004[0].segment]: expected [start, end]"),
+    ("text_time", "segment", ["a", 1.0], "[results.video_test_0000004[0].segment[0]]: expected a number"),
+    ("nan_text_time", "segment", ["nan", 1.0], "[results.video_test_0000004[0].segment[0]]: not a finite number"),
+    ("nan_time", "segment", [0.0, math.inf], "[results.video_test_0000004[0].segment[1]]: not a finite number"),
+    ("text_score", "score", "0.5", "[results.video_test_0000004[0].score]: expected a number"),
+    ("no_segment", "segment", _DELETE, "[results.video_test_0000004[0]]: missing key 'segment'"),
 ]
 
 
@@ -426,13 +431,20 @@ def test_result_unknown_name_suggests_close_names(tmp_path: Path) -> None:
         read_results(path, classes=["CricketBowling", "CricketShot"])
 
 
-def test_result_names_need_classes_and_duplicates_fail(tmp_path: Path) -> None:
+def test_result_names_need_classes_and_duplicate_keys_keep_the_last(tmp_path: Path) -> None:
     path = _write(tmp_path, RESULTS, "r.json")
     with pytest.raises(DataFormatError, match="is a name but no classes were given"):
         read_results(path)
-    dup = _write(tmp_path, '{"results": {"a": [], "b": [], "a": []}}', "dup.json")
-    with pytest.raises(DataFormatError, match=r"dup.json \[results\]: duplicate video id 'a'"):
-        read_results(dup)
+    # json.load keeps the last of repeated keys, and so do the reference evaluators: counted, not refused
+    dup = _write(
+        tmp_path,
+        '{"results": {"a": [{"segment": [0, 1], "label": 0, "score": 0.5}], "b": [], '
+        '"a": [{"segment": [2, 3], "label": 0, "score": 0.25, "score": 0.75}]}}',
+        "dup.json",
+    )
+    res = read_results(dup)
+    assert res.videos["a"].segments.tolist() == [[2.0, 3.0]] and res.videos["a"].scores.tolist() == [0.75]
+    assert res.oddities == {"duplicate_keys": 2}
     with pytest.raises(DataFormatError, match=r"\[<root>\]: missing key 'results'"):
         read_results(_write(tmp_path, {"database": {}}, "x.json"))
 
@@ -551,3 +563,39 @@ def test_results_round_trip_property(tmp_path: Path, data: dict[str, list[Any]],
         got = back.videos[vid]
         assert torch.equal(got.segments, segs.segments) and torch.equal(got.labels, segs.labels)
         assert got.scores is not None and segs.scores is not None and torch.equal(got.scores, segs.scores)
+
+
+def test_results_accept_what_the_reference_evaluators_score(tmp_path: Path) -> None:
+    """Negative starts, inverted and zero-length segments, extra numbers and numeric strings are read as
+    the ActivityNet evaluator reads them (float(segment[0]), float(segment[1])) and counted."""
+    data = {
+        "results": {
+            "v": [
+                {"segment": [-6.56, 34.31], "label": 0, "score": 0.9},
+                {"segment": [5.0, 5.0], "label": 0, "score": 0.8},
+                {"segment": [9.0, 7.5], "label": 1, "score": 0.7},
+                {"segment": ["1.5", "2.25", 99], "label": 1, "score": 0.6},
+                {"segment": [-3, -1], "label": 1, "score": 0.5},
+            ]
+        }
+    }
+    res = read_results(_write(tmp_path, data, "odd.json"))
+    v = res.videos["v"]
+    assert v.segments.tolist() == [[-6.56, 34.31], [5.0, 5.0], [9.0, 7.5], [1.5, 2.25], [-3.0, -1.0]]
+    assert res.oddities == {
+        "negative_start": 2,
+        "zero_length": 1,
+        "inverted": 1,
+        "extra_numbers": 1,
+        "string_numbers": 2,
+    }
+    line = res.oddity_report()
+    assert line is not None and "\n" not in line
+    assert "2 predictions start before 0 s" in line and "1 predictions end before they start" in line
+    assert line.endswith("scored as given, as the reference evaluators do")
+    assert (
+        read_results(
+            _write(tmp_path, RESULTS, "ok.json"), classes=read_annotations(_write(tmp_path, THUMOS))
+        ).oddity_report()
+        is None
+    )

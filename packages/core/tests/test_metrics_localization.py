@@ -90,6 +90,28 @@ def test_fast_equals_loop_oracle(data, label_mode, dedup, tie_order):
     assert_same(compute_detection_metrics(*arrays, thr, top_k, **kw), detection_metrics_loop(*arrays, thr, top_k, **kw))
 
 
+@FAST
+@given(detection_data(), st.data())
+def test_odd_predictions_score_as_the_loop_oracle(data, draw):
+    """Negative starts, ends past the video, zero-length and inverted predictions (what published result
+    files contain) are scored as given: identical to the transcription of the reference evaluator."""
+    (gv, gs, gl, pv, ps, pl, pc), (thr, top_k) = data
+    odd = ps.copy()
+    for i in range(len(odd)):
+        kind = draw.draw(st.sampled_from(["keep", "negative", "inverted", "zero", "past"]))
+        if kind == "negative":
+            odd[i, 0] -= draw.draw(st.sampled_from([0.5, 3.0, 20.0]))
+        elif kind == "inverted":
+            odd[i] = odd[i, ::-1] + np.array([0.0, -1.0])
+        elif kind == "zero":
+            odd[i, 1] = odd[i, 0]
+        elif kind == "past":
+            odd[i, 1] += 100.0
+    args = (gv, gs, gl, pv, odd, pl, pc, thr, top_k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert_same(compute_detection_metrics(*args), detection_metrics_loop(*args))
+
+
 def test_fast_equals_loop_oracle_on_a_larger_random_set():
     rng = np.random.default_rng(3)
     n_gt, n_pred = 400, 3000

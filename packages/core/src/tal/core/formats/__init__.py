@@ -4,19 +4,14 @@ Every reader raises :class:`~tal.core.errors.DataFormatError` naming the file an
 every writer writes atomically (:mod:`tal.core.formats.atomic`).
 """
 
-from tal.core.formats.activitynet import (
+from tal.core.formats.annotations import (
     DEFAULT_IGNORE_LABELS,
     AnnotationSet,
-    DetectionResults,
     VideoAnnotation,
     annotations_to_json,
     parse_annotations,
-    parse_results,
     read_annotations,
-    read_results,
-    results_to_json,
     write_annotations,
-    write_results,
 )
 from tal.core.formats.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from tal.core.formats.features import (
@@ -41,6 +36,7 @@ from tal.core.formats.mstcn import (
     write_mapping,
     write_prediction,
 )
+from tal.core.formats.results import DetectionResults, parse_results, read_results, results_to_json, write_results
 
 __all__ = [
     "DEFAULT_IGNORE_LABELS",

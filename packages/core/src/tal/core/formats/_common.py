@@ -135,3 +135,62 @@ def as_int(path: PathLike, value: Any, entry: str, minimum: int | None = 0) -> i
 def fmt_num(x: float) -> str:
     """A float as Python/JSON would print it (``12.1``, ``15.0``), for messages."""
     return repr(float(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Validators of JSON values; every error names the file and the entry
+# ---------------------------------------------------------------------------------------------
+def require_object(src: str, value: Any, entry: str, what: str = "key") -> Mapping[str, Any]:
+    """``value`` if it is a JSON object without repeated keys."""
+    if not isinstance(value, Mapping):
+        raise DataFormatError(src, f"expected an object, got {type_name(value)}", entry)
+    check_no_duplicates(src, value, entry, what)
+    return value
+
+
+def require_key(src: str, obj: Mapping[str, Any], key: str, entry: str) -> Any:
+    """``obj[key]``; a missing key is an error listing the keys present."""
+    if key not in obj:
+        have = ", ".join(sorted(obj)) or "none"
+        raise DataFormatError(src, f"missing key {key!r} (keys: {have})", entry)
+    return obj[key]
+
+
+def require_list(src: str, value: Any, entry: str) -> list[Any]:
+    """``value`` if it is a JSON array."""
+    if not isinstance(value, list):
+        raise DataFormatError(src, f"expected an array, got {type_name(value)}", entry)
+    return value
+
+
+def require_pair(src: str, value: Any, entry: str) -> tuple[float, float]:
+    """A ``[start, end]`` pair of finite, non-negative numbers with ``end >= start``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise DataFormatError(src, f"expected [start, end], got {json.dumps(value, default=repr)}", entry)
+    start = as_number(src, value[0], f"{entry}[0]")
+    end = as_number(src, value[1], f"{entry}[1]")
+    if start < 0 or end < 0:
+        raise DataFormatError(src, f"negative time in [{fmt_num(start)}, {fmt_num(end)}]", entry)
+    if end < start:
+        raise DataFormatError(src, f"end {fmt_num(end)} < start {fmt_num(start)}", entry)
+    return start, end
+
+
+def require_positive(src: str, value: Any, entry: str) -> float:
+    """``value`` as a number > 0."""
+    x = as_number(src, value, entry)
+    if x <= 0:
+        raise DataFormatError(src, f"must be > 0, got {fmt_num(x)}", entry)
+    return x
+
+
+def dump_json(path: PathLike, data: Any, indent: int | None = None) -> None:
+    """Write ``data`` as JSON atomically (no NaN/Infinity literals, UTF-8, trailing newline)."""
+    from tal.core.formats.atomic import atomic_open
+
+    try:
+        with atomic_open(path, "w") as f:
+            json.dump(data, f, indent=indent, allow_nan=False, ensure_ascii=False)
+            f.write("\n")
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(path, f"cannot write JSON: {exc}") from exc

@@ -61,7 +61,7 @@ def class_map(classes: Any, source: str = "classes") -> dict[str, int]:
 
     ``classes`` is a sequence of names (id = position), a ``{name: id}`` or ``{id: name}`` mapping,
     a class-list file path, or anything with a ``label_to_id`` attribute (e.g.
-    :class:`~tal.core.formats.activitynet.AnnotationSet`).
+    :class:`~tal.core.formats.annotations.AnnotationSet`).
     """
     if hasattr(classes, "label_to_id"):
         return dict(classes.label_to_id)

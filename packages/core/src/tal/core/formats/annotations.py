@@ -33,16 +33,10 @@ Zero-length segments (``end == start``; ActivityNet 1.3 has a few, e.g. ``[0, 0]
 activitynet/ActivityNet#56) are valid. ActionFormer's loaders keep them and its evaluator counts them
 as ground truth, so the default is ``zero_length="keep"``; ``"drop"`` removes them and ``"error"``
 rejects them. Segments that run past ``duration`` are kept as they are (THUMOS14 has some).
-
-Result file (the ActivityNet evaluator's format; ActionFormer writes integer labels)::
-
-    {"version": "VERSION 1.3", "results": {video_id: [{"segment": [s, e], "label": "name" or id,
-     "score": x}, ...]}, "external_data": {"used": false, "details": ""}}
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -53,14 +47,16 @@ from tal.core.errors import DataFormatError
 from tal.core.formats._common import (
     PathLike,
     as_int,
-    as_number,
-    check_no_duplicates,
     close_names_hint,
+    dump_json,
     fmt_num,
     load_json,
-    type_name,
+    require_key,
+    require_list,
+    require_object,
+    require_pair,
+    require_positive,
 )
-from tal.core.formats.atomic import atomic_open
 from tal.core.formats.labels import class_map
 from tal.core.types import Segments
 
@@ -159,43 +155,6 @@ class AnnotationSet:
         return AnnotationSet(dict(videos), dict(self.classes), self.version, dict(self.extra), self.source)
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation helpers
-# ---------------------------------------------------------------------------------------------
-def _object(src: str, value: Any, entry: str, what: str = "key") -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise DataFormatError(src, f"expected an object, got {type_name(value)}", entry)
-    check_no_duplicates(src, value, entry, what)
-    return value
-
-
-def _required(src: str, obj: Mapping[str, Any], key: str, entry: str) -> Any:
-    if key not in obj:
-        have = ", ".join(sorted(obj)) or "none"
-        raise DataFormatError(src, f"missing key {key!r} (keys: {have})", entry)
-    return obj[key]
-
-
-def _pair(src: str, value: Any, entry: str) -> tuple[float, float]:
-    """A ``[start, end]`` pair of finite, non-negative numbers with ``end >= start``."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise DataFormatError(src, f"expected [start, end], got {json.dumps(value, default=repr)}", entry)
-    start = as_number(src, value[0], f"{entry}[0]")
-    end = as_number(src, value[1], f"{entry}[1]")
-    if start < 0 or end < 0:
-        raise DataFormatError(src, f"negative time in [{fmt_num(start)}, {fmt_num(end)}]", entry)
-    if end < start:
-        raise DataFormatError(src, f"end {fmt_num(end)} < start {fmt_num(start)}", entry)
-    return start, end
-
-
-def _positive(src: str, value: Any, entry: str) -> float:
-    x = as_number(src, value, entry)
-    if x <= 0:
-        raise DataFormatError(src, f"must be > 0, got {fmt_num(x)}", entry)
-    return x
-
-
 @dataclass
 class _RawAnn:
     entry: str
@@ -206,7 +165,7 @@ class _RawAnn:
 
 
 # ---------------------------------------------------------------------------------------------
-# Annotations: read
+# Read
 # ---------------------------------------------------------------------------------------------
 def read_annotations(
     path: PathLike,
@@ -239,25 +198,25 @@ def parse_annotations(
     if zero_length not in ("keep", "drop", "error"):
         raise ValueError(f"zero_length must be 'keep', 'drop' or 'error', got {zero_length!r}")
     src = source
-    root = _object(src, data, "<root>")
-    database = _object(src, _required(src, root, "database", "<root>"), "database", "video id")
+    root = require_object(src, data, "<root>")
+    database = require_object(src, require_key(src, root, "database", "<root>"), "database", "video id")
     ignore = set(ignore_labels)
     given = class_map(classes, f"{src}: classes") if classes is not None else None
 
     parsed: list[tuple[str, Mapping[str, Any], list[_RawAnn], list[dict[str, Any]]]] = []
     for vid, value in database.items():
         ventry = f"database.{vid}"
-        video = _object(src, value, ventry)
-        raw_anns = _required_list(src, video.get("annotations", []), f"{ventry}.annotations")
+        video = require_object(src, value, ventry)
+        raw_anns = require_list(src, video.get("annotations", []), f"{ventry}.annotations")
         anns: list[_RawAnn] = []
         ignored: list[dict[str, Any]] = []
         for i, item in enumerate(raw_anns):
             aentry = f"{ventry}.annotations[{i}]"
-            ann = _object(src, item, aentry)
-            label = _required(src, ann, "label", aentry)
+            ann = require_object(src, item, aentry)
+            label = require_key(src, ann, "label", aentry)
             if not isinstance(label, str) or not label:
                 raise DataFormatError(src, f"expected a non-empty string, got {label!r}", f"{aentry}.label")
-            seg = _pair(src, _required(src, ann, "segment", aentry), f"{aentry}.segment")
+            seg = require_pair(src, require_key(src, ann, "segment", aentry), f"{aentry}.segment")
             if label in ignore:
                 ignored.append(dict(ann))
                 continue
@@ -270,7 +229,9 @@ def parse_annotations(
                     continue
             label_id = as_int(src, ann["label_id"], f"{aentry}.label_id") if "label_id" in ann else None
             frames = (
-                _pair(src, ann["segment(frames)"], f"{aentry}.segment(frames)") if "segment(frames)" in ann else None
+                require_pair(src, ann["segment(frames)"], f"{aentry}.segment(frames)")
+                if "segment(frames)" in ann
+                else None
             )
             anns.append(_RawAnn(aentry, label, label_id, seg, frames))
         parsed.append((vid, video, anns, ignored))
@@ -281,11 +242,11 @@ def parse_annotations(
     videos: dict[str, VideoAnnotation] = {}
     for vid, video, anns, ignored in parsed:
         ventry = f"database.{vid}"
-        subset = _required(src, video, "subset", ventry)
+        subset = require_key(src, video, "subset", ventry)
         if not isinstance(subset, str) or not subset:
             raise DataFormatError(src, f"expected a non-empty string, got {subset!r}", f"{ventry}.subset")
-        duration = _positive(src, video["duration"], f"{ventry}.duration") if "duration" in video else None
-        fps = _positive(src, video["fps"], f"{ventry}.fps") if "fps" in video else None
+        duration = require_positive(src, video["duration"], f"{ventry}.duration") if "duration" in video else None
+        fps = require_positive(src, video["fps"], f"{ventry}.fps") if "fps" in video else None
         segs = Segments(
             torch.tensor([a.segment for a in anns], dtype=torch.float64).reshape(-1, 2),
             torch.tensor([label_to_id[a.label] for a in anns], dtype=torch.int64),
@@ -299,12 +260,6 @@ def parse_annotations(
 
     extra = {k: v for k, v in root.items() if k not in ("database", "version")}
     return AnnotationSet(videos, {i: n for n, i in label_to_id.items()}, root.get("version"), extra, src)
-
-
-def _required_list(src: str, value: Any, entry: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise DataFormatError(src, f"expected an array, got {type_name(value)}", entry)
-    return value
 
 
 def _label_ids(src: str, anns: list[_RawAnn], given: dict[str, int] | None) -> dict[str, int]:
@@ -355,7 +310,7 @@ def _label_ids(src: str, anns: list[_RawAnn], given: dict[str, int] | None) -> d
 
 
 # ---------------------------------------------------------------------------------------------
-# Annotations: write
+# Write
 # ---------------------------------------------------------------------------------------------
 def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
@@ -402,152 +357,4 @@ def write_annotations(
         data = annotations_to_json(annotations, label_ids=label_ids)
     except ValueError as exc:
         raise DataFormatError(path, str(exc)) from exc
-    _dump_json(path, data, indent)
-
-
-def _dump_json(path: PathLike, data: Any, indent: int | None) -> None:
-    try:
-        with atomic_open(path, "w") as f:
-            json.dump(data, f, indent=indent, allow_nan=False, ensure_ascii=False)
-            f.write("\n")
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(path, f"cannot write JSON: {exc}") from exc
-
-
-# ---------------------------------------------------------------------------------------------
-# Results (detections)
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class DetectionResults:
-    """Detections per video: :class:`Segments` in seconds with class ids and scores."""
-
-    videos: dict[str, Segments]
-    version: Any = None
-    external_data: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-
-def read_results(path: PathLike, *, classes: Any = None) -> DetectionResults:
-    """Read a detection-results file.
-
-    ``classes`` (an :class:`AnnotationSet`, class names, ``{name: id}`` or a class-list file) maps
-    labels: a string label must be a class name, an integer label a class id. Without ``classes``
-    integer labels are taken as they are and string labels are an error.
-    """
-    return parse_results(load_json(path), source=str(path), classes=classes)
-
-
-def parse_results(data: Any, *, source: str = "<results>", classes: Any = None) -> DetectionResults:
-    """:func:`read_results` on already-decoded JSON; errors name ``source``."""
-    src = source
-    label_to_id = class_map(classes, f"{src}: classes") if classes is not None else None
-    known_ids = set(label_to_id.values()) if label_to_id is not None else None
-    root = _object(src, data, "<root>")
-    results = _object(src, _required(src, root, "results", "<root>"), "results", "video id")
-    videos: dict[str, Segments] = {}
-    for vid, value in results.items():
-        ventry = f"results.{vid}"
-        items = _required_list(src, value, ventry)
-        segs, labels, scores = [], [], []
-        for i, item in enumerate(items):
-            entry = f"{ventry}[{i}]"
-            det = _object(src, item, entry)
-            segs.append(_pair(src, _required(src, det, "segment", entry), f"{entry}.segment"))
-            labels.append(
-                _result_label(src, _required(src, det, "label", entry), f"{entry}.label", label_to_id, known_ids)
-            )
-            scores.append(as_number(src, _required(src, det, "score", entry), f"{entry}.score"))
-        videos[vid] = Segments(
-            torch.tensor(segs, dtype=torch.float64).reshape(-1, 2),
-            torch.tensor(labels, dtype=torch.int64),
-            torch.tensor(scores, dtype=torch.float64),
-        )
-    extra = {k: v for k, v in root.items() if k not in ("results", "version", "external_data")}
-    return DetectionResults(videos, root.get("version"), root.get("external_data"), extra, src)
-
-
-def _result_label(
-    src: str, label: Any, entry: str, label_to_id: dict[str, int] | None, known_ids: set[int] | None
-) -> int:
-    if isinstance(label, str):
-        if label_to_id is None:
-            raise DataFormatError(src, f"label {label!r} is a name but no classes were given to map it", entry)
-        if label not in label_to_id:
-            raise DataFormatError(src, f"unknown label {label!r}{close_names_hint(label, label_to_id)}", entry)
-        return label_to_id[label]
-    idx = as_int(src, label, entry)
-    if known_ids is not None and idx not in known_ids:
-        top = max(known_ids) if known_ids else -1
-        raise DataFormatError(src, f"unknown label id {idx} (class ids: 0..{top}, {len(known_ids)} classes)", entry)
-    return idx
-
-
-def results_to_json(
-    results: Mapping[str, Segments] | DetectionResults,
-    *,
-    classes: Any = None,
-    label_format: Literal["name", "id"] | None = None,
-    version: Any = None,
-    external_data: Any = None,
-) -> dict[str, Any]:
-    """The JSON object :func:`write_results` writes."""
-    videos = results.videos if isinstance(results, DetectionResults) else results
-    if isinstance(results, DetectionResults):
-        version = results.version if version is None else version
-        external_data = results.external_data if external_data is None else external_data
-    fmt = label_format or ("name" if classes is not None else "id")
-    if fmt not in ("name", "id"):
-        raise ValueError(f"label_format must be 'name' or 'id', got {fmt!r}")
-    id_to_name: dict[int, str] = {}
-    if classes is not None:
-        id_to_name = {i: n for n, i in class_map(classes).items()}
-    elif fmt == "name":
-        raise ValueError("label_format='name' needs classes")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for vid, segs in videos.items():
-        if segs.scores is None:
-            raise ValueError(f"video {vid!r}: detections need scores")
-        dets = []
-        for (s, e), label, score in zip(
-            segs.segments.tolist(), segs.labels.tolist(), segs.scores.tolist(), strict=True
-        ):
-            if id_to_name and label not in id_to_name:
-                raise ValueError(f"video {vid!r}: label id {label} is not one of the classes")
-            lab: str | int = id_to_name[label] if fmt == "name" else int(label)
-            dets.append({"segment": [float(s), float(e)], "label": lab, "score": float(score)})
-        out[str(vid)] = dets
-    return {
-        "version": "VERSION 1.3" if version is None else version,
-        "results": out,
-        "external_data": {"used": False, "details": ""} if external_data is None else external_data,
-    }
-
-
-def write_results(
-    path: PathLike,
-    results: Mapping[str, Segments] | DetectionResults,
-    *,
-    classes: Any = None,
-    label_format: Literal["name", "id"] | None = None,
-    version: Any = None,
-    external_data: Any = None,
-    indent: int | None = None,
-) -> None:
-    """Write detections as result JSON, atomically.
-
-    Labels are written as class names when ``classes`` is given (``label_format="name"``, the
-    ActivityNet evaluator's form) or as integer ids (``"id"``, ActionFormer's form). ``version``
-    defaults to ``"VERSION 1.3"`` and ``external_data`` to ``{"used": false, "details": ""}``, the
-    fields the ActivityNet evaluator requires.
-    """
-    try:
-        data = results_to_json(
-            results, classes=classes, label_format=label_format, version=version, external_data=external_data
-        )
-    except ValueError as exc:
-        raise DataFormatError(path, str(exc)) from exc
-    _dump_json(path, data, indent)
+    dump_json(path, data, indent)
