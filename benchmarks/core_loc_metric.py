@@ -12,12 +12,17 @@ shared machine; the ratio is what to read.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from tal.core.metrics.localization import DEFAULT_TIOU_THRESHOLDS, compute_detection_metrics
-from tal.core.metrics.localization_loop import detection_metrics_loop
+
+# the loop oracle is test code (packages/core/tests/oracles): not shipped, imported from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "core" / "tests"))
+from oracles.localization_loop import detection_metrics_loop
 
 
 def thumos_like(

@@ -12,12 +12,17 @@ are noisy on a shared machine; the ratio is what to read.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from tal.core.metrics.segmentation import evaluate_segmentation
-from tal.core.metrics.segmentation_loop import segmentation_loop
+
+# the loop oracle is test code (packages/core/tests/oracles): not shipped, imported from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "core" / "tests"))
+from oracles.segmentation_loop import segmentation_loop
 
 
 def make_videos(n_videos: int, n_frames: int, n_classes: int = 48, seed: int = 0):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles.localization_loop import detection_metrics_loop
 
 from tal.core.metrics import (
     DetectionMapConfig,
@@ -20,7 +21,6 @@ from tal.core.metrics import (
     segment_iou,
 )
 from tal.core.metrics.localization import duplicate_free_mask, interpolated_ap
-from tal.core.metrics.localization_loop import detection_metrics_loop
 from tal.core.registry import Registry
 from tal.core.types import Segments
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles.segmentation_loop import edit_distance, segmentation_loop
 
 from tal.core.metrics import (
     SegmentationConfig,
@@ -19,7 +20,6 @@ from tal.core.metrics import (
     levenshtein,
     register,
 )
-from tal.core.metrics.segmentation_loop import edit_distance, segmentation_loop
 from tal.core.registry import Registry
 
 FAST = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

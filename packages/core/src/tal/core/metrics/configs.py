@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from tal.core.config import ComponentConfig
 from tal.core.metrics.localization import DEFAULT_TIOU_THRESHOLDS
@@ -23,7 +23,7 @@ class DetectionMapConfig(ComponentConfig):
 
     name: Literal["detection-map"] = "detection-map"
     tiou_thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_TIOU_THRESHOLDS), min_length=1)
-    top_k: list[int] = Field(default_factory=lambda: [1, 5])
+    top_k: list[PositiveInt] = Field(default_factory=lambda: [1, 5])
     label_mode: Literal["actionformer", "exact"] = "actionformer"
     dedup_gt: bool = True
     tie_order: Literal["numpy", "stable"] = "numpy"
@@ -33,13 +33,6 @@ class DetectionMapConfig(ComponentConfig):
     def _thresholds_in_unit_interval(cls, v: list[float]) -> list[float]:
         if any(not 0.0 <= t <= 1.0 for t in v):
             raise ValueError("tIoU thresholds must be in [0, 1]")
-        return v
-
-    @field_validator("top_k")
-    @classmethod
-    def _positive_k(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("top_k values must be >= 1")
         return v
 
 
@@ -72,12 +65,5 @@ class RecognitionConfig(ComponentConfig):
     """``recognition``: top-k accuracy, mean class accuracy and the confusion matrix."""
 
     name: Literal["recognition"] = "recognition"
-    top_k: list[int] = Field(default_factory=lambda: [1, 5])
+    top_k: list[PositiveInt] = Field(default_factory=lambda: [1, 5])
     num_classes: int | None = Field(None, ge=1)
-
-    @field_validator("top_k")
-    @classmethod
-    def _positive_k(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("top_k values must be >= 1")
-        return v
