@@ -15,6 +15,7 @@ import argparse
 import sys
 
 import torch
+from cuda_ops_common import median_ms
 
 import tal.cuda_ops as ops
 
@@ -36,19 +37,6 @@ def cuda_time(fn, repeats: int) -> float:
     return times[len(times) // 2]
 
 
-def cpu_time(fn, repeats: int) -> float:
-    import time
-
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2] * 1e3
-
-
 def candidates(n: int, num_classes: int, seed: int = 0, length: float = 20000.0):
     g = torch.Generator().manual_seed(seed)
     centers = torch.rand(n, generator=g) * length
@@ -66,7 +54,7 @@ def bench_nms(repeats: int) -> None:
     out_cpu = ops.batched_nms(segs, scores, labels, **cfg)
     assert out_gpu[2].cpu().tolist() == out_cpu[2].tolist(), "GPU and CPU kernels disagree"
     t_gpu = cuda_time(lambda: ops.batched_nms(gs, gc, gl, **cfg), repeats)
-    t_cpu = cpu_time(lambda: ops.batched_nms(segs, scores, labels, **cfg), max(3, repeats // 4))
+    t_cpu = median_ms(lambda: ops.batched_nms(segs, scores, labels, **cfg), max(3, repeats // 4))
     print(
         f"batched soft-NMS 100000 segments / 200 classes: GPU ({ops.backend_info()['batched_nms']['cuda'].impl}) "
         f"{t_gpu:.2f} ms, CPU ({ops.backend_info()['batched_nms']['cpu'].impl}) {t_cpu:.2f} ms, "

@@ -15,24 +15,12 @@ Run: python benchmarks/cuda_ops_graph_aggregate.py [--rounds 15] [--threads 1]
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from cuda_ops_common import best_of
 
 import tal.cuda_ops as ops
 from tal.cuda_ops import _backend
-
-
-def best_of(fns: dict, rounds: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return {name: value * 1e3 for name, value in best.items()}
 
 
 def refined_case(c: int, t: int, n: int = 16, k: int = 3, v: int = 25) -> dict:

@@ -18,16 +18,13 @@ All outputs are checked equal before timing. Run: python benchmarks/cuda_ops_nms
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from cuda_ops_common import median_ms, thumos_like
 from torch.utils.cpp_extension import load_inline
 
 import tal.cuda_ops as ops
 from tal.cuda_ops import _backend
-from tal.cuda_ops import nms as nms_mod
-from tal.cuda_ops.batched_nms import batched_nms_impl, seg_voting_reference
 
 BASELINE_SRC = r"""
 #include <torch/extension.h>
@@ -87,30 +84,9 @@ std::vector<torch::Tensor> naive_soft_nms(torch::Tensor segs, torch::Tensor scor
 """
 
 
-def thumos_like(n: int, num_classes: int = 20, seed: int = 0, length: float = 2304.0):
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.rand(n, generator=g) * length
-    widths = torch.exp(torch.rand(n, generator=g) * 6.0)
-    segs = torch.stack([centers - widths / 2, centers + widths / 2], 1).clamp(0, length)
-    scores = torch.rand(n, generator=g) ** 3
-    probs = 1.0 / torch.arange(1, num_classes + 1, dtype=torch.float64)
-    labels = torch.multinomial(probs, n, replacement=True, generator=g)
-    return segs.float(), scores.float(), labels
-
-
-def timeit(fn, repeats: int) -> float:
-    """Median wall time in ms over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def reference_kernels():
-    return type(nms_mod.REFERENCE_KERNELS)(**vars(nms_mod.REFERENCE_KERNELS), seg_voting=seg_voting_reference)
+def reference_batched_nms(*args, **kwargs):
+    """batched_nms on the pure-torch reference primitives (what runs without the compiled library)."""
+    return _backend.bound_kernel("batched_nms", "reference")(*args, **kwargs)
 
 
 def main() -> None:
@@ -138,16 +114,13 @@ def main() -> None:
         ours = ops.batched_nms(segs, scores, labels, multiclass=True, **cfg)
         base = run_baseline(segs, scores, labels)
         assert all(torch.equal(a, b) for a, b in zip(ours, base, strict=True)), "baseline and kernel disagree"
-        ref = batched_nms_impl(segs, scores, labels, multiclass=True, method=2, kernels=reference_kernels(), **cfg)
+        ref = reference_batched_nms(segs, scores, labels, multiclass=True, method=2, **cfg)
         assert torch.equal(ref[2], ours[2]) and torch.allclose(ref[1], ours[1], rtol=1e-6, atol=1e-7)
         reps = args.repeats if n == 2000 else max(3, args.repeats // 6)
-        t_ext = timeit(lambda s=segs, c=scores, lab=labels: ops.batched_nms(s, c, lab, multiclass=True, **cfg), reps)
-        t_base = timeit(lambda s=segs, c=scores, lab=labels: run_baseline(s, c, lab), reps)
-        kref = reference_kernels()
-        t_ref = timeit(
-            lambda s=segs, c=scores, lab=labels, k=kref: batched_nms_impl(
-                s, c, lab, multiclass=True, method=2, kernels=k, **cfg
-            ),
+        t_ext = median_ms(lambda s=segs, c=scores, lab=labels: ops.batched_nms(s, c, lab, multiclass=True, **cfg), reps)
+        t_base = median_ms(lambda s=segs, c=scores, lab=labels: run_baseline(s, c, lab), reps)
+        t_ref = median_ms(
+            lambda s=segs, c=scores, lab=labels: reference_batched_nms(s, c, lab, multiclass=True, method=2, **cfg),
             2 if n == 20000 else 5,
         )
         biggest = int(torch.bincount(labels).max())
@@ -159,9 +132,8 @@ def main() -> None:
 
     segs, scores, labels = thumos_like(2000, seed=2000)
     agn = dict(cfg)
-    t_ext = timeit(lambda: ops.batched_nms(segs, scores, labels, multiclass=False, **agn), args.repeats)
-    kref = reference_kernels()
-    t_ref = timeit(lambda: batched_nms_impl(segs, scores, labels, multiclass=False, method=2, kernels=kref, **agn), 3)
+    t_ext = median_ms(lambda: ops.batched_nms(segs, scores, labels, multiclass=False, **agn), args.repeats)
+    t_ref = median_ms(lambda: reference_batched_nms(segs, scores, labels, multiclass=False, method=2, **agn), 3)
     print(
         f"soft-NMS 2000 class-agnostic + voting 0.7: ext {t_ext:.2f} ms, torch reference {t_ref:.1f} ms "
         f"(ratio {t_ref / t_ext:.0f}x)"

@@ -11,24 +11,12 @@ Run: python benchmarks/cuda_ops_segment_iou.py [--n 8192] [--rounds 7]
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from cuda_ops_common import best_of
 
 import tal.cuda_ops as ops
-from tal.cuda_ops.segment_iou import segment_iou_reference
-
-
-def best_of(fns: dict, rounds: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return {name: value * 1e3 for name, value in best.items()}
+from tal.cuda_ops import _reference
 
 
 def main() -> None:
@@ -44,13 +32,13 @@ def main() -> None:
     b = torch.stack([starts, starts + torch.rand(n, generator=g) * 200], 1)
     info = ops.backend_info()["segment_iou"]["cpu"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; segment_iou on CPU: {info.impl}")
-    assert torch.equal(ops.segment_iou(a[:512], b[:512]), segment_iou_reference(a[:512], b[:512]))
+    assert torch.equal(ops.segment_iou(a[:512], b[:512]), _reference.segment_iou(a[:512], b[:512]))
     res = best_of(
         {
             "fill_": lambda: torch.empty(n, n).fill_(0.5),
             "full": lambda: torch.full((n, n), 0.5),
             "op": lambda: ops.segment_iou(a, b),
-            "reference": lambda: segment_iou_reference(a, b),
+            "reference": lambda: _reference.segment_iou(a, b),
         },
         args.rounds,
     )

@@ -26,7 +26,7 @@ PKG_DIR = HERE / "src" / "tal" / "cuda_ops"
 
 
 def _load_buildcfg():
-    spec = importlib.util.spec_from_file_location("_tal_cuda_ops_buildcfg", PKG_DIR / "_buildcfg.py")
+    spec = importlib.util.spec_from_file_location("_tal_cuda_ops_buildcfg", PKG_DIR / "_cpu" / "buildcfg.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +62,7 @@ def _configure() -> tuple[list, dict, dict]:
 
     sources = [os.path.relpath(path, HERE) for path in CFG.source_paths(PKG_DIR / "csrc")]
     ext = CppExtension(
-        name="tal.cuda_ops._kernels",
+        name="tal.cuda_ops._cpu._kernels",
         sources=sources,
         extra_compile_args={"cxx": CFG.compile_args()},
         py_limited_api=True,

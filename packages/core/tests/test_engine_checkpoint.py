@@ -99,3 +99,53 @@ def test_load_model_weights_prefers_ema(tmp_path) -> None:
     assert model.weight.item() == 2.0
     with pytest.raises(DataFormatError, match="do not fit"):
         load_model_weights(nn.Linear(2, 1), tmp_path / "c.pt")
+
+
+def test_empty_file_says_it_is_empty(tmp_path) -> None:
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(DataFormatError, match=r"empty.pt: not a readable checkpoint: the file is empty \(0 bytes\)"):
+        load_checkpoint(tmp_path / "empty.pt")
+
+
+def test_pickled_objects_are_refused_without_advising_weights_only_false(tmp_path) -> None:
+    import argparse
+
+    torch.save({"model": argparse.Namespace(a=1)}, tmp_path / "obj.pt")  # not loadable with weights_only
+    with pytest.raises(DataFormatError) as info:
+        load_checkpoint(tmp_path / "obj.pt")
+    message = str(info.value)
+    assert "weights_only=False" not in message and "weights_only" not in message
+    assert "save only the state dict" in message
+
+
+class Head(nn.Module):
+    def __init__(self, input_dim: int, num_classes: int, layers: int = 3) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(input_dim, input_dim) for _ in range(layers))
+        self.cls = nn.Linear(input_dim, num_classes)
+
+
+def test_a_shape_mismatch_is_summarised_with_the_config_field_to_blame(tmp_path) -> None:
+    from pydantic import BaseModel
+
+    class HeadConfig(BaseModel):
+        input_dim: int = 8
+        num_classes: int = 20
+
+    save_checkpoint({"model": Head(8, 97).state_dict()}, tmp_path / "c.pt")
+    with pytest.raises(DataFormatError) as info:
+        load_model_weights(Head(8, 20), tmp_path / "c.pt", config=HeadConfig())
+    message = str(info.value)
+    assert "2 tensors differ in shape" in message
+    assert "cls.weight: model (20, 8), checkpoint (97, 8)" in message
+    assert "likely cause: model.num_classes is 20 here, the checkpoint has 97" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_many_missing_and_unexpected_keys_are_counted_not_listed(tmp_path) -> None:
+    save_checkpoint({"model": Head(4, 2, layers=40).state_dict()}, tmp_path / "big.pt")
+    with pytest.raises(DataFormatError) as info:
+        load_model_weights(Head(4, 2, layers=1), tmp_path / "big.pt")
+    message = str(info.value)
+    assert "78 checkpoint keys are not in the model (blocks.1.weight, blocks.1.bias" in message
+    assert "and 73 more" in message and len(message) < 600

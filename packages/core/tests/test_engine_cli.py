@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,7 @@ def test_register_adds_train_and_eval() -> None:
 
 
 def test_train_then_eval(tmp_path: Path, config_file: Path, registry: Registry, capsys, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="tal")
     out = tmp_path / "run"
     args = parse(train_cmd.TRAIN, [str(config_file), "--output-dir", str(out), "--set", "train.epochs=2"])
     assert train_cmd.run_train(args, registry) == 0
@@ -145,3 +147,138 @@ def test_eval_errors_exit_2(tmp_path, config_file, registry, capsys) -> None:
     args = parse(train_cmd.EVAL, [str(config_file), "--ckpt", str(tmp_path / "bad.pt")])
     assert train_cmd.run_eval(args, registry) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+# -- run folders are never overwritten silently ---------------------------------------------------
+def test_a_second_run_goes_to_a_numbered_folder(tmp_path, config_file, registry, caplog) -> None:
+    out = tmp_path / "run"
+    argv = [str(config_file), "--output-dir", str(out), "--set", "train.epochs=1"]
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, argv), registry) == 0
+    first = (out / "last.pt").read_bytes()
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, argv), registry) == 0
+    assert (out / "last.pt").read_bytes() == first  # untouched
+    assert (tmp_path / "run-2" / "last.pt").is_file() and (tmp_path / "run-2" / "config.yaml").is_file()
+    assert load_experiment(tmp_path / "run-2" / "config.yaml", registry).train.output_dir == str(tmp_path / "run-2")
+    assert "already holds a run; writing this one to" in caplog.text
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, argv), registry) == 0
+    assert (tmp_path / "run-3" / "last.pt").is_file()
+
+
+def test_overwrite_starts_over_in_the_same_folder(tmp_path, config_file, registry) -> None:
+    out = tmp_path / "run"
+    argv = [str(config_file), "--output-dir", str(out)]
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [*argv, "--set", "train.epochs=2"]), registry) == 0
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [*argv, "--set", "train.epochs=1", "--overwrite"]), registry) == 0
+    with (out / "metrics.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1"]  # the old rows are gone, not appended to
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert not (tmp_path / "run-2").exists()
+
+
+def test_resume_auto_says_what_it_resumed(tmp_path, config_file, registry, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="tal")
+    out = tmp_path / "run"
+    base = [str(config_file), "--output-dir", str(out), "--resume", "auto"]
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [*base, "--set", "train.epochs=1"]), registry) == 0
+    assert "no last.pt in" in caplog.text and "starting a new run" in caplog.text
+    caplog.clear()
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [*base, "--set", "train.epochs=2"]), registry) == 0
+    assert f"resumed {out / 'last.pt'}: 1 of 2 epochs done (step 3), best acc = " in caplog.text
+
+
+def test_stale_temporary_file_of_a_killed_save_is_removed_at_the_next_save(tmp_path) -> None:
+    from tal.core.engine import save_checkpoint
+
+    stale = tmp_path / ".last.pt.0123456789ab.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".best.pt.0123456789ab.tmp"  # another file's temporary: not ours to remove
+    other.write_bytes(b"x")
+    save_checkpoint({"epoch": 1}, tmp_path / "last.pt")
+    assert not stale.exists() and other.exists()
+    assert load_checkpoint(tmp_path / "last.pt") == {"epoch": 1}
+
+
+# -- errors before anything is written ------------------------------------------------------------
+def test_input_dim_disagreement_is_caught_by_validate_and_before_a_run_folder(tmp_path, registry, capsys) -> None:
+    from tal.core import datasets
+    from tal.core.cli import config_cmd
+
+    datasets.register(registry)
+    cfg = dict(CONFIG, data={"train": {"name": "synthetic-segmentation", "num_videos": 2, "input_dim": 16}})
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    parser = argparse.ArgumentParser()
+    config_cmd.CONFIG.add_arguments(parser)
+    from tal.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.train\.input_dim is 16 but model\.input_dim is 8"):
+        config_cmd._run(parser.parse_args(["validate", str(path)]), registry)
+    out = tmp_path / "run"
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [str(path), "--output-dir", str(out)]), registry) == 2
+    assert "model.input_dim is 8" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epochs=[1", "the value is not valid YAML"),
+        ("train..epochs=1", "empty field name"),
+        ("epochs", "must look like"),
+    ],
+)
+def test_malformed_set_is_one_line(tmp_path, config_file, registry, capsys, override, message) -> None:
+    args = parse(train_cmd.TRAIN, [str(config_file), "--output-dir", str(tmp_path / "x"), "--set", override])
+    assert train_cmd.run_train(args, registry) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_anchor_bomb_gives_a_short_error(tmp_path, registry, capsys) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\nmodel: {name: frame-mlp, input_dim: 8, num_classes: 3, hidden_dim: *a7}\n")
+    args = parse(train_cmd.TRAIN, [str(path), "--output-dir", str(tmp_path / "x")])
+    assert train_cmd.run_train(args, registry) == 2
+    err = capsys.readouterr().err
+    assert "model.hidden_dim" in err and len(err) < 6000
+
+
+# -- splits of presets ---------------------------------------------------------------------------
+def _split_registry() -> Registry:
+    reg = make_registry()
+
+    def loader(split: int) -> dict:
+        cfg = json.loads(json.dumps(CONFIG))
+        cfg["data"]["val"]["seed"] = split  # each split scores other videos
+        cfg["train"]["output_dir"] = f"runs/split{split}"
+        return cfg
+
+    reg.add_preset("toy/splits", loader, "toy with splits", splits=(1, 2))
+    return reg
+
+
+def test_train_and_eval_per_split_with_the_mean(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    reg = _split_registry()
+    for k in (1, 2):
+        argv = ["toy/splits", "--split", str(k), "--set", "train.epochs=1"]
+        assert train_cmd.run_train(parse(train_cmd.TRAIN, argv), reg) == 0
+        assert (tmp_path / f"runs/split{k}/last.pt").is_file()
+    capsys.readouterr()
+    args = parse(train_cmd.EVAL, ["toy/splits", "--split", "all", "--ckpt", "runs/split{split}/last.pt", "--json"])
+    assert train_cmd.run_eval(args, reg) == 0
+    out = json.loads(capsys.readouterr().out)
+    accs = [out["splits"][k]["acc"] for k in ("1", "2")]
+    assert out["mean"]["acc"] == pytest.approx(sum(accs) / 2)
+    args = parse(train_cmd.EVAL, ["toy/splits", "--split", "1,2", "--ckpt", "runs/split{split}/last.pt"])
+    assert train_cmd.run_eval(args, reg) == 0
+    table = capsys.readouterr().out
+    assert "metrics per split" in table and "mean" in table
+    bad = parse(train_cmd.EVAL, ["toy/splits", "--split", "all", "--ckpt", "runs/split1/last.pt"])
+    assert train_cmd.run_eval(bad, reg) == 2
+    assert "must contain {split}" in capsys.readouterr().err
+    bad = parse(train_cmd.EVAL, ["toy/splits", "--split", "7", "--ckpt", "runs/split{split}/last.pt"])
+    assert train_cmd.run_eval(bad, reg) == 2
+    assert "has splits [1, 2]" in capsys.readouterr().err

@@ -116,3 +116,135 @@ def test_installed_core_plugin_is_healthy():
     core = [p for p in reg.plugins if p.name == "core"]
     assert core and core[0].status == "ok", core
     assert {"plugins", "config", "score", "train", "eval", "demo"} <= set(reg.names("commands"))
+
+
+# -- the registry passed to what it builds --------------------------------------------------------
+class ParentConfig(ComponentConfig):
+    name: Literal["parent"] = "parent"
+    child: TinyConfig = TinyConfig()
+
+
+def test_a_factory_that_declares_registry_receives_the_building_registry():
+    seen = {}
+
+    def build_parent(config, registry):
+        seen["registry"] = registry
+        return ("parent", registry.build("backbones", config.child))
+
+    def adds(registry):
+        registry.add_backbone("tiny", lambda cfg: ("tiny", cfg.width), config=TinyConfig)
+        registry.add_model("parent", build_parent, config=ParentConfig)
+
+    reg = load_registry([FakeEntryPoint("p", make_plugin("p", register_models=adds))], strict=True, disabled=[])
+    assert reg.build("models", ParentConfig(child=TinyConfig(width=3))) == ("parent", ("tiny", 3))
+    assert seen["registry"] is reg  # not the process-wide one
+
+
+def test_call_with_registry_passes_it_only_to_functions_that_take_it():
+    from tal.core.registry import Registry, accepts_registry, call_with_registry
+
+    reg = Registry()
+    assert call_with_registry(lambda x, registry: (x, registry), reg, 1) == (1, reg)
+    assert call_with_registry(lambda x: x, reg, 2) == 2
+    assert accepts_registry(print) is False  # a builtin without a signature
+
+
+def test_presets_with_splits():
+    from tal.core.config import load_experiment
+    from tal.core.errors import ConfigError
+
+    calls = []
+
+    def loader(split):
+        calls.append(split)
+        return {"model": {"name": "tiny-model", "width": split}}
+
+    class TinyModelConfig(ComponentConfig):
+        name: Literal["tiny-model"] = "tiny-model"
+        width: int
+
+    def adds(registry):
+        registry.add_model("tiny-model", lambda c: c, config=TinyModelConfig)
+        registry.add_preset("tiny/gtea", loader, "gtea", splits=(1, 2, 3, 4))
+        registry.add_preset("tiny/plain", lambda: {"model": {"name": "tiny-model", "width": 9}})
+
+    reg = load_registry([FakeEntryPoint("p", make_plugin("p", register_models=adds))], strict=True, disabled=[])
+    assert load_experiment("tiny/gtea", reg, split=3).model.width == 3
+    assert load_experiment("tiny/gtea", reg).model.width == 1  # the first split by default
+    assert calls == [3, 1]
+    assert reg.get("presets", "tiny/gtea").factory.splits == (1, 2, 3, 4)
+    with pytest.raises(
+        ConfigError, match=r"preset tiny/gtea: split 5 is not one of this preset's splits \[1, 2, 3, 4\]"
+    ):
+        load_experiment("tiny/gtea", reg, split=5)
+    with pytest.raises(ConfigError, match="this preset has no splits"):
+        load_experiment("tiny/plain", reg, split=1)
+    assert load_experiment("tiny/plain", reg).model.width == 9
+    with pytest.raises(ConfigError, match="--split applies to presets"):
+        load_experiment({"model": {"name": "tiny-model", "width": 1}}, reg, split=1)
+
+
+def test_checkpoint_formats_plugin_layouts_first_core_layouts_as_fallback(tmp_path):
+    import torch
+    from torch import nn
+
+    from tal.core.engine.checkpoint import find_weights, load_model_weights, save_checkpoint
+    from tal.core.errors import DataFormatError
+    from tal.core.registry import ModelWeights
+
+    def adds(registry):
+        registry.add_checkpoint_format(
+            "release",
+            lambda ckpt: "net" in ckpt,
+            lambda ckpt, ema: ModelWeights(dict(ckpt["net"]), "net", strict=False),
+        )
+
+    from tal.core import builtin
+
+    core = FakeEntryPoint("core", builtin)
+    reg = load_registry([core, FakeEntryPoint("p", make_plugin("p", register_checkpoint_formats=adds))], strict=True,
+                        disabled=[])  # fmt: skip
+    assert reg.names("checkpoint_formats") == ["release", "state-dict", "tal"]
+    w = {"weight": torch.full((1, 2), 3.0), "bias": torch.zeros(1)}
+    # a plugin layout wins over core's bare-state-dict fallback, which would also match a dict of tensors
+    weights, layout = find_weights({"net": w}, reg)
+    assert layout == "release" and weights.source == "net" and weights.strict is False
+    assert find_weights(w, reg)[1] == "state-dict"
+    assert find_weights({"model": w}, reg)[1] == "tal"
+    # non-strict release layout: a partial state dict loads, the rest keeps its values (and is logged)
+    save_checkpoint({"net": {"weight": w["weight"]}}, tmp_path / "r.pt")
+    model = nn.Linear(2, 1)
+    assert load_model_weights(model, tmp_path / "r.pt", reg) == "net"
+    assert torch.equal(model.weight, w["weight"])
+
+    def also_claims(registry):
+        registry.add_checkpoint_format("greedy", lambda ckpt: True, lambda ckpt, ema: ModelWeights({}, "x"))
+
+    both = load_registry(
+        [
+            FakeEntryPoint("p", make_plugin("p", register_checkpoint_formats=adds)),
+            FakeEntryPoint("q", make_plugin("q", register_checkpoint_formats=also_claims)),
+        ],
+        strict=True,
+        disabled=[],
+    )
+    with pytest.raises(
+        DataFormatError,
+        match=r"more than one checkpoint layout claims this file: greedy \(plugin q\), release \(plugin p\)",
+    ):
+        find_weights({"net": w}, both)
+
+
+def test_inferencers_are_a_kind_with_owners():
+    class Runner:
+        help = "run it"
+
+        def run(self, args, model, experiment, registry):
+            return 0
+
+    def adds(registry):
+        registry.add_inferencer("tiny", Runner())
+
+    reg = load_registry([FakeEntryPoint("p", make_plugin("p", register_inferencers=adds))], strict=True, disabled=[])
+    comp = reg.get("inferencers", "tiny")
+    assert comp.owner == "p" and comp.description == "run it"

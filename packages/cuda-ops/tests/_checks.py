@@ -8,8 +8,7 @@ import _af_oracle as oracle
 import numpy as np
 import torch
 
-from tal.cuda_ops.batched_nms import batched_nms_impl
-from tal.cuda_ops.nms import nms_1d_impl, soft_nms_1d_impl
+from tal.cuda_ops import _composite
 
 # Backends whose exponential is the C library's expf agree bit for bit with the
 # oracle; the others compute exp in float64 and round, which can differ by one
@@ -26,7 +25,7 @@ def _cdt(dtype: torch.dtype) -> torch.dtype:
 
 
 def check_soft_nms(kernels: Any, segs: torch.Tensor, scores: torch.Tensor, thr, sigma, min_score, method) -> None:
-    ids, sc = soft_nms_1d_impl(segs, scores, thr, sigma, min_score, method, kernels)
+    ids, sc = _composite.soft_nms_1d(segs, scores, thr, sigma, min_score, method, kernels=kernels)
     cdt = _cdt(torch.promote_types(segs.dtype, scores.dtype))
     exp_ids, exp_sc = oracle.soft_nms(
         segs.to(cdt).cpu().numpy(), scores.to(cdt).cpu().numpy(), thr, sigma, min_score, method, _ftype(cdt)
@@ -41,7 +40,7 @@ def check_soft_nms(kernels: Any, segs: torch.Tensor, scores: torch.Tensor, thr, 
 
 
 def check_nms(kernels: Any, segs: torch.Tensor, scores: torch.Tensor, thr) -> None:
-    keep = nms_1d_impl(segs, scores, thr, kernels)
+    keep = _composite.nms_1d(segs, scores, thr, kernels=kernels)
     cdt = _cdt(torch.promote_types(segs.dtype, scores.dtype))
     expect = oracle.nms(segs.to(cdt).cpu().numpy(), scores.to(cdt).cpu().numpy(), thr, _ftype(cdt))
     assert keep.tolist() == expect
@@ -59,7 +58,7 @@ def check_batched(kernels: Any, segs, scores, labels, **kw) -> None:
         method=2,
     )
     defaults.update(kw)
-    out_segs, out_sc, out_lab = batched_nms_impl(segs, scores, labels, kernels=kernels, **defaults)
+    out_segs, out_sc, out_lab = _composite.batched_nms(segs, scores, labels, kernels=kernels, **defaults)
     cdt = _cdt(torch.promote_types(segs.dtype, scores.dtype))
     e_segs, e_sc, e_lab = oracle.batched_nms(segs.to(cdt).cpu(), scores.to(cdt).cpu(), labels.cpu(), **defaults)
     assert out_segs.dtype == segs.dtype and out_sc.dtype == scores.dtype and out_lab.dtype == labels.dtype

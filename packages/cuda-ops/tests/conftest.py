@@ -57,3 +57,13 @@ def ext_loaded() -> bool:
 def need_ext(ext_loaded: bool) -> None:
     if not ext_loaded:
         pytest.skip("compiled kernels not loaded (see test_backend.py::test_extension_loaded)")
+
+
+@pytest.fixture(scope="module", params=["reference", "cpu-ext"])
+def kernels(request: pytest.FixtureRequest, ext_loaded: bool):
+    """The grouped NMS primitives of each CPU implementation, as the dispatch serves them (test_triton.py: Triton)."""
+    from tal.cuda_ops import _backend
+
+    if request.param == "cpu-ext" and not ext_loaded:
+        pytest.skip("compiled kernels not loaded")
+    return _backend.nms_kernels(request.param)

@@ -15,7 +15,9 @@ import pytest
 import torch
 
 import tal.cuda_ops as ops
-from tal.cuda_ops import _backend, _buildcfg, _ext
+from tal.cuda_ops import _backend
+from tal.cuda_ops._cpu import buildcfg as _buildcfg
+from tal.cuda_ops._cpu import library as _ext
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -82,11 +84,11 @@ def test_startup_report_strict_and_warning(monkeypatch):
     monkeypatch.setattr(_backend, "DISABLE_EXT", False)
     monkeypatch.setattr(_backend, "STRICT", True)
     with pytest.raises(_backend.ExtensionUnavailableError, match="TAL_OPS_STRICT"):
-        _backend._startup_report()
+        _backend.startup_report()
     monkeypatch.setattr(_backend, "STRICT", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _backend._startup_report()
+        _backend.startup_report()
     assert len(caught) == 1 and "pure-torch reference" in str(caught[0].message)
     assert ops.backend_info()["nms_1d"]["cpu"].impl == "reference"
 
@@ -134,7 +136,7 @@ def test_unloadable_library_falls_back_to_reference(tmp_path):
     proc = run_python(
         f"""
         from pathlib import Path
-        from tal.cuda_ops import _ext
+        from tal.cuda_ops._cpu import library as _ext
         status = _ext.load_extension([Path({str(tmp_path)!r})])
         print("LOADED", status.loaded)
         print("REASON", status.reason)
@@ -152,7 +154,7 @@ def test_copied_library_loads_from_another_folder(tmp_path, need_ext):
         f"""
         from pathlib import Path
         import torch
-        from tal.cuda_ops import _ext
+        from tal.cuda_ops._cpu import library as _ext
         status = _ext.load_extension([Path({str(tmp_path)!r})])
         print("LOADED", status.loaded, status.path)
         print(torch.ops.tal_ops_ext.segment_iou(torch.tensor([[0., 2.]]), torch.tensor([[1., 3.]])).item())
@@ -214,7 +216,7 @@ def test_jit_build_into_cache_and_load(tmp_path):
     proc = run_python(
         f"""
         from pathlib import Path
-        from tal.cuda_ops import _ext
+        from tal.cuda_ops._cpu import library as _ext
         status = _ext.load_extension([Path({str(lib.parent)!r})])
         print("LOADED", status.loaded, status.reason)
         """,

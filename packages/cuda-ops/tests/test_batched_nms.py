@@ -12,22 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tal.cuda_ops as ops
-from tal.cuda_ops import nms as nms_mod
-from tal.cuda_ops.batched_nms import seg_voting_reference
-
-
-def _reference_kernels():
-    ns = nms_mod.REFERENCE_KERNELS
-    return type(ns)(**vars(ns), seg_voting=seg_voting_reference)
-
-
-@pytest.fixture(scope="module", params=["reference", "cpu-ext"])
-def kernels(request, ext_loaded):
-    if request.param == "reference":
-        return _reference_kernels()
-    if not ext_loaded:
-        pytest.skip("compiled kernels not loaded")
-    return nms_mod._ext_kernels()
 
 
 @st.composite
@@ -109,7 +93,6 @@ def test_identical_segments_all_classes(kernels):
 
 
 def test_empty_and_single(kernels):
-    out = nms_mod  # noqa: F841
     e_segs, e_sc, e_lab = ops.batched_nms(
         torch.zeros((0, 2)), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.1, 0.001, 100
     )

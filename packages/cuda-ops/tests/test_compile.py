@@ -152,7 +152,7 @@ def test_plain_eager_calls_equal_dispatcher_calls():
 
 
 def test_plain_eager_predicate():
-    from tal.cuda_ops._utils import plain_eager
+    from tal.cuda_ops._ops import plain_eager
 
     t = torch.ones(3, requires_grad=True)
     assert plain_eager(t) and plain_eager(t.detach(), differentiable=True)

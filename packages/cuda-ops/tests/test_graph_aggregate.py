@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 import tal.cuda_ops as ops
-from tal.cuda_ops import _backend
-
-ga = importlib.import_module("tal.cuda_ops.graph_aggregate")
+from tal.cuda_ops import _backend, _reference
 
 TOL = {
     torch.float32: dict(rtol=1e-5, atol=1e-4),
@@ -48,11 +44,11 @@ def test_ext_refined_matches_reference(need_ext, shape, sum_k, dtype):
     n, k, c, t, v = shape
     x, a, g = _refined_inputs(n, k, c, t, v, dtype)
     ext = torch.ops.tal_ops_ext
-    _close(ext.graph_refined_fwd(x, a, sum_k), ga.graph_refined_reference(x, a, sum_k), dtype)
+    _close(ext.graph_refined_fwd(x, a, sum_k), _reference.graph_refined_fwd(x, a, sum_k), dtype)
     grad = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g, dtype=torch.float64).to(dtype)
     for got, want in zip(
         ext.graph_refined_bwd(grad, x, a, sum_k, True, True),
-        ga.graph_refined_backward_reference(grad, x, a, sum_k, True, True),
+        _reference.graph_refined_bwd(grad, x, a, sum_k, True, True),
         strict=True,
     ):
         _close(got, want, dtype)
@@ -67,11 +63,11 @@ def test_ext_shared_matches_reference(need_ext, shape, sum_k, dtype):
     x = torch.randn(n, c, t, v, generator=g, dtype=torch.float64).to(dtype)
     a = torch.randn(k, v, v, generator=g, dtype=torch.float64).to(dtype)
     ext = torch.ops.tal_ops_ext
-    _close(ext.graph_shared_fwd(x, a, sum_k), ga.graph_shared_reference(x, a, sum_k), dtype)
+    _close(ext.graph_shared_fwd(x, a, sum_k), _reference.graph_shared_fwd(x, a, sum_k), dtype)
     grad = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g, dtype=torch.float64).to(dtype)
     for got, want in zip(
         ext.graph_shared_bwd(grad, x, a, sum_k, True, True),
-        ga.graph_shared_backward_reference(grad, x, a, sum_k, True, True),
+        _reference.graph_shared_bwd(grad, x, a, sum_k, True, True),
         strict=True,
     ):
         _close(got, want, dtype)
@@ -86,8 +82,8 @@ def test_reference_matches_einsum(shape, sum_k):
     want = torch.einsum(eq, ar, xr)
     grad = torch.randn(want.shape, generator=g, dtype=torch.float64)
     want.backward(grad)
-    _close(ga.graph_refined_reference(x, a, sum_k), want.detach(), torch.float64)
-    gx, gA = ga.graph_refined_backward_reference(grad, x, a, sum_k, True, True)
+    _close(_reference.graph_refined_fwd(x, a, sum_k), want.detach(), torch.float64)
+    gx, gA = _reference.graph_refined_bwd(grad, x, a, sum_k, True, True)
     _close(gx, xr.grad, torch.float64)
     _close(gA, ar.grad, torch.float64)
     xs = x[:, 0].contiguous().requires_grad_()
@@ -95,8 +91,8 @@ def test_reference_matches_einsum(shape, sum_k):
     want = torch.einsum("kuv,nctv->nctu" if sum_k else "kuv,nctv->nkctu", adj, xs)
     grad = torch.randn(want.shape, generator=g, dtype=torch.float64)
     want.backward(grad)
-    _close(ga.graph_shared_reference(xs.detach(), adj.detach(), sum_k), want.detach(), torch.float64)
-    gx, gA = ga.graph_shared_backward_reference(grad, xs.detach(), adj.detach(), sum_k, True, True)
+    _close(_reference.graph_shared_fwd(xs.detach(), adj.detach(), sum_k), want.detach(), torch.float64)
+    gx, gA = _reference.graph_shared_bwd(grad, xs.detach(), adj.detach(), sum_k, True, True)
     _close(gx, xs.grad, torch.float64)
     _close(gA, adj.grad, torch.float64)
 
@@ -162,12 +158,12 @@ def test_public_op_dtypes_and_noncontiguous(dispatch, dtype):
     xd_nc = xd.transpose(3, 4).contiguous().transpose(3, 4)  # same values, not contiguous
     assert not xd_nc.is_contiguous()
     out = ops.graph_aggregate(xd_nc, ad, sum_subsets=True)
-    want = ga.graph_refined_reference(xd.float(), ad.float(), True).to(dtype)
+    want = _reference.graph_refined_fwd(xd.float(), ad.float(), True).to(dtype)
     _close(out, want, dtype)
     xr = xd_nc.detach().requires_grad_()
     ar = ad.detach().requires_grad_()
     ops.graph_aggregate(xr, ar, sum_subsets=True).float().sum().backward()
-    gx, gA = ga.graph_refined_backward_reference(torch.ones(2, 8, 12, 25), xd.float(), ad.float(), True, True, True)
+    gx, gA = _reference.graph_refined_bwd(torch.ones(2, 8, 12, 25), xd.float(), ad.float(), True, True, True)
     assert xr.grad.dtype == dtype
     _close(xr.grad, gx.to(dtype), dtype)
     _close(ar.grad, gA.to(dtype), dtype)

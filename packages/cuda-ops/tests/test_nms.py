@@ -12,17 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tal.cuda_ops as ops
-from tal.cuda_ops import nms as nms_mod
-from tal.cuda_ops.batched_nms import seg_voting_reference
-
-
-@pytest.fixture(scope="module", params=["reference", "cpu-ext"])
-def kernels(request, ext_loaded):
-    if request.param == "reference":
-        return nms_mod.REFERENCE_KERNELS
-    if not ext_loaded:
-        pytest.skip("compiled kernels not loaded")
-    return nms_mod._ext_kernels()
+from tal.cuda_ops import _backend, _composite, _reference
 
 
 @st.composite
@@ -102,7 +92,7 @@ def test_all_below_min_score_keeps_the_first_selected(kernels):
     # ActionFormer never re-checks the selected candidate: with every score below
     # min_score exactly one survives (the maximum).
     segs = torch.tensor([[0.0, 1.0], [5.0, 6.0], [9.0, 10.0]])
-    ids, sc = nms_mod.soft_nms_1d_impl(segs, torch.tensor([1e-4, 3e-4, 2e-4]), 0.1, 0.5, 0.001, 2, kernels)
+    ids, sc = _composite.soft_nms_1d(segs, torch.tensor([1e-4, 3e-4, 2e-4]), 0.1, 0.5, 0.001, 2, kernels=kernels)
     assert ids.tolist() == [1]
     assert sc.tolist() == pytest.approx([3e-4])
 
@@ -113,7 +103,7 @@ def test_ties_follow_swap_order(kernels):
     # select 0, its removal of slot 1 moves slot 4 there, which then wins the tie.
     segs = torch.tensor([[0.0, 10.0], [0.0, 10.0], [20.0, 30.0], [40.0, 50.0], [60.0, 70.0]])
     scores = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.5])
-    ids, _ = nms_mod.soft_nms_1d_impl(segs, scores, 0.5, 0.5, 0.001, 0, kernels)
+    ids, _ = _composite.soft_nms_1d(segs, scores, 0.5, 0.5, 0.001, 0, kernels=kernels)
     assert ids.tolist() == [0, 4, 2, 3]
     assert oracle.soft_nms(segs.numpy(), scores.numpy(), 0.5, 0.5, 0.001, 0)[0] == [0, 4, 2, 3]
 
@@ -121,11 +111,13 @@ def test_ties_follow_swap_order(kernels):
 def test_nan_is_a_clear_error(kernels):
     segs = torch.tensor([[0.0, 1.0], [0.5, 2.0]])
     with pytest.raises(ValueError, match="NaN"):
-        nms_mod.soft_nms_1d_impl(segs, torch.tensor([0.5, float("nan")]), 0.1, 0.5, 0.0, 2, kernels)
+        _composite.soft_nms_1d(segs, torch.tensor([0.5, float("nan")]), 0.1, 0.5, 0.0, 2, kernels=kernels)
     with pytest.raises(ValueError, match="NaN"):
-        nms_mod.nms_1d_impl(segs, torch.tensor([float("nan"), 0.5]), 0.1, kernels)
+        _composite.nms_1d(segs, torch.tensor([float("nan"), 0.5]), 0.1, kernels=kernels)
     with pytest.raises(ValueError, match="NaN"):
-        nms_mod.nms_1d_impl(torch.tensor([[0.0, float("nan")], [0.5, 2.0]]), torch.tensor([0.5, 0.5]), 0.1, kernels)
+        _composite.nms_1d(
+            torch.tensor([[0.0, float("nan")], [0.5, 2.0]]), torch.tensor([0.5, 0.5]), 0.1, kernels=kernels
+        )
 
 
 def test_large_input_matches_reference(need_ext):
@@ -134,11 +126,11 @@ def test_large_input_matches_reference(need_ext):
     starts = torch.rand(n, generator=g) * 500
     segs = torch.stack([starts, starts + torch.rand(n, generator=g) * 40], 1)
     scores = torch.rand(n, generator=g)
-    ext = nms_mod._ext_kernels()
-    keep = nms_mod.nms_1d_impl(segs, scores, 0.4, ext)
-    assert keep.tolist() == nms_mod.nms_1d_impl(segs, scores, 0.4, nms_mod.REFERENCE_KERNELS).tolist()
-    ids, sc = nms_mod.soft_nms_1d_impl(segs, scores, 0.4, 0.5, 0.05, 1, ext)
-    rids, rsc = nms_mod.soft_nms_1d_impl(segs, scores, 0.4, 0.5, 0.05, 1, nms_mod.REFERENCE_KERNELS)
+    ext = _backend.nms_kernels("cpu-ext")
+    keep = _composite.nms_1d(segs, scores, 0.4, kernels=ext)
+    assert keep.tolist() == _composite.nms_1d(segs, scores, 0.4, kernels=_backend.nms_kernels("reference")).tolist()
+    ids, sc = _composite.soft_nms_1d(segs, scores, 0.4, 0.5, 0.05, 1, kernels=ext)
+    rids, rsc = _composite.soft_nms_1d(segs, scores, 0.4, 0.5, 0.05, 1, kernels=_backend.nms_kernels("reference"))
     assert ids.tolist() == rids.tolist()
     assert torch.equal(sc, rsc)
 
@@ -167,8 +159,8 @@ def test_seg_voting_backends_agree(need_ext):
     segs = torch.sort(torch.rand(300, 2, generator=g) * 100, dim=1).values
     scores = torch.rand(300, generator=g)
     nms_segs = segs[::3].contiguous()
-    ext = nms_mod._ext_kernels().seg_voting(nms_segs, segs, scores, 0.5)
-    ref = seg_voting_reference(nms_segs, segs, scores, 0.5)
+    ext = _backend.nms_kernels("cpu-ext").seg_voting(nms_segs, segs, scores, 0.5)
+    ref = _reference.seg_voting(nms_segs, segs, scores, 0.5)
     exp = oracle.seg_voting(nms_segs.numpy(), segs.numpy(), scores.numpy(), 0.5)
     torch.testing.assert_close(ext, ref, rtol=1e-6, atol=1e-5)
     torch.testing.assert_close(ext, torch.tensor(exp, dtype=torch.float32), rtol=1e-6, atol=1e-5)
@@ -210,4 +202,4 @@ def test_gaussian_decay_is_bitwise_expf(need_ext):
     roughly 0.1-1% of the weights, which this input exposes.
     """
     segs, scores, _ = thumos_like(260, num_classes=1, seed=11, length=600.0)
-    check_soft_nms(nms_mod._ext_kernels(), segs, scores, 0.1, 0.5, 1e-4, 2)
+    check_soft_nms(_backend.nms_kernels("cpu-ext"), segs, scores, 0.1, 0.5, 1e-4, 2)

@@ -9,12 +9,17 @@ from _helpers import noncontiguous, segment_arrays
 from hypothesis import given
 
 import tal.cuda_ops as ops
-from tal.cuda_ops.segment_iou import (
-    segment_iou_ext,
-    segment_iou_matched_ext,
-    segment_iou_matched_reference,
-    segment_iou_reference,
-)
+from tal.cuda_ops import _backend
+from tal.cuda_ops._reference import segment_iou as segment_iou_reference
+from tal.cuda_ops._reference import segment_iou_matched as segment_iou_matched_reference
+
+
+def segment_iou_ext(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return _backend.bound_kernel("segment_iou", "cpu-ext")(a, b)
+
+
+def segment_iou_matched_ext(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return _backend.bound_kernel("segment_iou_matched", "cpu-ext")(a, b)
 
 
 def test_reference_known_values():

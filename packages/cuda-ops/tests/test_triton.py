@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,11 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tal.cuda_ops as ops
-from tal.cuda_ops import nms as nms_mod
-from tal.cuda_ops.batched_nms import seg_voting_reference
-from tal.cuda_ops.segment_iou import segment_iou_matched_reference, segment_iou_reference
-
-ga = importlib.import_module("tal.cuda_ops.graph_aggregate")
+from tal.cuda_ops import _backend, _composite, _reference
 
 HAVE_TRITON = importlib.util.find_spec("triton") is not None
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
@@ -42,12 +37,8 @@ def tri():
 
 @pytest.fixture(scope="module")
 def kernels(tri):
-    return SimpleNamespace(
-        name="triton",
-        soft_nms_grouped=tri.soft_nms_grouped,
-        hard_nms_grouped=tri.hard_nms_grouped,
-        seg_voting=tri.seg_voting,
-    )
+    """The Triton NMS primitives as the dispatch serves them (groups above MAX_GROUP go to the reference)."""
+    return _backend.nms_kernels("triton")
 
 
 # -------------------------------------------------------------------- IoU
@@ -59,21 +50,21 @@ def kernels(tri):
 )
 def test_iou_matches_reference_bitwise(tri, a, b, dtype):
     ta, tb = torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype)
-    assert torch.equal(tri.segment_iou(ta, tb), segment_iou_reference(ta, tb))
+    assert torch.equal(tri.segment_iou(ta, tb), _reference.segment_iou(ta, tb))
     m = min(len(a), len(b))
-    assert torch.equal(tri.segment_iou_matched(ta[:m], tb[:m]), segment_iou_matched_reference(ta[:m], tb[:m]))
+    assert torch.equal(tri.segment_iou_matched(ta[:m], tb[:m]), _reference.segment_iou_matched(ta[:m], tb[:m]))
 
 
 @interp
 def test_iou_edge_cases(tri):
     a = torch.tensor([[0.0, float("nan")], [0.0, 1.0], [3.0, 3.0], [5.0, 2.0]])
     b = torch.tensor([[0.5, 2.0], [float("nan"), 1.0], [3.0, 3.0]])
-    torch.testing.assert_close(tri.segment_iou(a, b), segment_iou_reference(a, b), equal_nan=True)
+    torch.testing.assert_close(tri.segment_iou(a, b), _reference.segment_iou(a, b), equal_nan=True)
     assert tri.segment_iou(torch.zeros((0, 2)), b).shape == (0, 3)
     g = torch.Generator().manual_seed(0)
     big_a = torch.sort(torch.rand(300, 2, generator=g) * 50, 1).values
     big_b = torch.sort(torch.rand(200, 2, generator=g) * 50, 1).values
-    assert torch.equal(tri.segment_iou(big_a, big_b), segment_iou_reference(big_a, big_b))
+    assert torch.equal(tri.segment_iou(big_a, big_b), _reference.segment_iou(big_a, big_b))
 
 
 # -------------------------------------------------------------------- NMS
@@ -140,7 +131,9 @@ def test_nms_adversarial(kernels):
             check_soft_nms(kernels, segs, scores, 0.5, 0.5, 0.001, method)
         check_nms(kernels, segs, scores, 0.5)
     with pytest.raises(ValueError, match="NaN"):
-        nms_mod.soft_nms_1d_impl(torch.tensor([[0.0, 1.0]]), torch.tensor([float("nan")]), 0.1, 0.5, 0.0, 2, kernels)
+        _composite.soft_nms_1d(
+            torch.tensor([[0.0, 1.0]]), torch.tensor([float("nan")]), 0.1, 0.5, 0.0, 2, kernels=kernels
+        )
 
 
 @interp
@@ -181,22 +174,29 @@ def test_seg_voting_matches_reference(tri):
     scores = torch.rand(150, generator=g)
     nms_segs = torch.cat([segs[:40], torch.tensor([[7.0, 7.0]])])
     torch.testing.assert_close(
-        tri.seg_voting(nms_segs, segs, scores, 0.5), seg_voting_reference(nms_segs, segs, scores, 0.5)
+        tri.seg_voting(nms_segs, segs, scores, 0.5), _reference.seg_voting(nms_segs, segs, scores, 0.5)
     )
 
 
 @interp
-def test_groups_above_the_register_limit_use_the_reference(tri, monkeypatch):
-    nms_triton = importlib.import_module("tal.cuda_ops._triton.nms")
-    monkeypatch.setattr(nms_triton, "MAX_GROUP", 8)
+def test_groups_above_the_register_limit_use_the_reference(tri, kernels, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("tal.cuda_ops._triton.nms"), "MAX_GROUP", 8)
     g = torch.Generator().manual_seed(4)
     segs = torch.sort(torch.rand(30, 2, generator=g) * 10, 1).values
     scores = torch.rand(30, generator=g)
-    offsets = torch.tensor([0, 30])
-    got = tri.soft_nms_grouped(segs, scores, offsets, 0.3, 0.5, 0.01, 2, 0)
-    want = nms_mod.soft_nms_grouped_reference(segs, scores, offsets, 0.3, 0.5, 0.01, 2, 0)
-    for x, y in zip(got, want, strict=True):
-        assert torch.equal(x, y)
+    big, small = torch.tensor([0, 30]), torch.tensor([0, 8, 16, 24, 30])
+    with pytest.raises(ValueError, match="exceeds"):  # the kernel itself refuses a group it cannot hold
+        tri.soft_nms_grouped(segs, scores, big, 0.3, 0.5, 0.01, 2, 0)
+    for offsets in (big, small):  # the dispatch sends the big group to the reference, the small ones to Triton
+        got = kernels.soft_nms_grouped(segs, scores, offsets, 0.3, 0.5, 0.01, 2, 0)
+        want = _reference.soft_nms_grouped(segs, scores, offsets, 0.3, 0.5, 0.01, 2, 0)
+        for x, y in zip(got, want, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
+    order = torch.argsort(scores, descending=True)
+    with pytest.raises(ValueError, match="exceeds"):
+        tri.hard_nms_grouped(segs, order, big, 0.3)
+    want_keep = _reference.hard_nms_grouped(segs, order, big, 0.3)
+    assert torch.equal(kernels.hard_nms_grouped(segs, order, big, 0.3), want_keep)
 
 
 # ------------------------------------------------------------------ graph
@@ -220,21 +220,21 @@ def test_graph_matches_reference(tri, dtype, sum_k, shape):
     x = torch.randn(n, k, c, t, v, generator=g).to(dtype)
     a = torch.randn(n, k, c, v, v, generator=g).to(dtype)
     tol = GRAPH_TOL[dtype]
-    torch.testing.assert_close(tri.graph_refined_fwd(x, a, sum_k), ga.graph_refined_reference(x, a, sum_k), **tol)
+    torch.testing.assert_close(tri.graph_refined_fwd(x, a, sum_k), _reference.graph_refined_fwd(x, a, sum_k), **tol)
     grad = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g).to(dtype)
     for got, want in zip(
         tri.graph_refined_bwd(grad, x, a, sum_k, True, True),
-        ga.graph_refined_backward_reference(grad, x, a, sum_k, True, True),
+        _reference.graph_refined_bwd(grad, x, a, sum_k, True, True),
         strict=True,
     ):
         torch.testing.assert_close(got, want, **tol)
     xs = x[:, 0].contiguous()
     adj = torch.randn(k, v, v, generator=g).to(dtype)
-    torch.testing.assert_close(tri.graph_shared_fwd(xs, adj, sum_k), ga.graph_shared_reference(xs, adj, sum_k), **tol)
+    torch.testing.assert_close(tri.graph_shared_fwd(xs, adj, sum_k), _reference.graph_shared_fwd(xs, adj, sum_k), **tol)
     gs = torch.randn((n, c, t, v) if sum_k else (n, k, c, t, v), generator=g).to(dtype)
     for got, want in zip(
         tri.graph_shared_bwd(gs, xs, adj, sum_k, True, True),
-        ga.graph_shared_backward_reference(gs, xs, adj, sum_k, True, True),
+        _reference.graph_shared_bwd(gs, xs, adj, sum_k, True, True),
         strict=True,
     ):
         torch.testing.assert_close(got, want, **tol)
@@ -249,7 +249,7 @@ def test_cuda_ops_match_cpu():
     assert info["segment_iou"]["cuda"].impl == ("triton" if HAVE_TRITON else "reference")
     segs, scores, labels = thumos_like(2000, seed=1)
     dev = torch.device("cuda")
-    torch.testing.assert_close(ops.segment_iou(segs.to(dev), segs.to(dev)).cpu(), segment_iou_reference(segs, segs))
+    torch.testing.assert_close(ops.segment_iou(segs.to(dev), segs.to(dev)).cpu(), _reference.segment_iou(segs, segs))
     out = ops.batched_nms(segs.to(dev), scores.to(dev), labels.to(dev), 0.1, 0.001, 200, True, True, 0.5, 0.7)
     ref = ops.batched_nms(segs, scores, labels, 0.1, 0.001, 200, True, True, 0.5, 0.7)
     assert out[2].cpu().tolist() == ref[2].tolist()
@@ -258,7 +258,7 @@ def test_cuda_ops_match_cpu():
     x = torch.randn(4, 3, 64, 32, 25, device=dev, requires_grad=True)
     a = torch.randn(4, 3, 64, 25, 25, device=dev, requires_grad=True)
     ops.graph_aggregate(x, a, sum_subsets=True).sum().backward()
-    gx, gA = ga.graph_refined_backward_reference(
+    gx, gA = _reference.graph_refined_bwd(
         torch.ones(4, 64, 32, 25), x.detach().cpu(), a.detach().cpu(), True, True, True
     )
     torch.testing.assert_close(x.grad.cpu(), gx, rtol=1e-4, atol=1e-3)

@@ -210,12 +210,12 @@ def save_timeline(
     ax.set_xlim(0, span)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("time (s)")
-    ax.set_title(title or f"{len(kept)} detections (colour = score)")
+    ax.set_title(title or f"{len(kept)} detections (colour = score)", loc="left")
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, pad=0.01, fraction=0.03, label="score")
     handles = [Patch(facecolor=cmap(0.75), label="detection")]
     if ground_truth is not None:
         handles.append(Patch(facecolor="none", edgecolor="black", hatch="////", label="ground truth"))
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
+    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)

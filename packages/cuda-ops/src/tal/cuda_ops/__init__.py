@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import _backend
 from ._backend import BackendChoice, ExtensionUnavailableError, backend_info, format_backend_info
-from ._ext import build_extension
+from ._cpu.library import build_extension
 from .batched_nms import batched_nms
 from .graph_aggregate import graph_aggregate
 from .nms import nms_1d, soft_nms_1d
@@ -33,4 +33,4 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-_backend._startup_report()
+_backend.startup_report()

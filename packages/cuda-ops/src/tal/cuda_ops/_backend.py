@@ -1,8 +1,16 @@
-"""Which implementation serves each op on each device, and why.
+"""Which implementation serves each op on each device, and the kernel that implements it.
 
-The decision is made once per process (extension at import, Triton on first
-use) and is the single source for both the dispatch in the op modules and
-:func:`backend_info`, so what ``backend_info`` reports is what runs.
+:func:`kernel` is the single dispatch point: every public function and every registered
+``torch.ops.tal_ops`` op runs ``kernel(op, device)(*args)``. It decides between the three
+implementations of an op,
+
+* ``cpu-ext``: the compiled C++ library (``torch.ops.tal_ops_ext``, CPU tensors),
+* ``triton``: the Triton kernels (``tal.cuda_ops._triton``, CUDA tensors),
+* ``reference``: the pure-torch references (``tal.cuda_ops._reference``, any device),
+
+including the size limits of a compiled kernel (Triton NMS groups above ``MAX_GROUP`` go to the
+reference), and binds the op's body (``tal.cuda_ops._composite``) to that implementation's
+primitives. :func:`backend_info` reports the same decision, so what it says is what runs.
 
 Environment:
   ``TAL_OPS_DISABLE_EXT=1``   never load the C++ library and never use Triton:
@@ -12,27 +20,52 @@ Environment:
                               with a CUDA device, a missing Triton) raises
                               :class:`ExtensionUnavailableError` at import.
   ``TAL_OPS_GRAPH_CPU=ext``   use the C++ kernel for graph_aggregate on CPU (default:
-                              the batched-GEMM reference, measured faster; see GRAPH_CPU_REASON).
+                              the batched-GEMM reference; see GRAPH_CPU_REASON).
   ``TAL_OPS_EXT_DIR``         extra folder searched first for a compiled library.
-  ``TAL_OPS_CACHE_DIR``       root of the JIT build cache (see ``build_extension``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from . import _ext
+from . import _composite, _reference
+from ._composite import NmsKernels
+from ._cpu import library as _library
 
 #: Public ops, in the order ``backend_info`` lists them.
 OPS = ("segment_iou", "segment_iou_matched", "nms_1d", "soft_nms_1d", "batched_nms", "graph_aggregate")
+
+#: The public op each kernel op (a ``torch.ops.tal_ops`` name) belongs to.
+KERNEL_OPS = {
+    "segment_iou": "segment_iou",
+    "segment_iou_matched": "segment_iou_matched",
+    "nms_1d": "nms_1d",
+    "soft_nms_1d": "soft_nms_1d",
+    "batched_nms": "batched_nms",
+    "graph_aggregate_refined": "graph_aggregate",
+    "graph_aggregate_refined_backward": "graph_aggregate",
+    "graph_aggregate_shared": "graph_aggregate",
+    "graph_aggregate_shared_backward": "graph_aggregate",
+}
+
+#: The primitive behind each graph kernel op (names of ``tal.cuda_ops._reference``).
+_GRAPH_PRIMITIVES = {
+    "graph_aggregate_refined": "graph_refined_fwd",
+    "graph_aggregate_refined_backward": "graph_refined_bwd",
+    "graph_aggregate_shared": "graph_shared_fwd",
+    "graph_aggregate_shared_backward": "graph_shared_bwd",
+}
 
 IMPL_TRITON = "triton"
 IMPL_EXT = "cpu-ext"
@@ -59,23 +92,20 @@ def _flag(name: str) -> bool:
 
 
 DISABLE_EXT = _flag("TAL_OPS_DISABLE_EXT")
-GRAPH_CPU_EXT = os.environ.get("TAL_OPS_GRAPH_CPU", "").strip().lower() == "ext"
-
-#: Why graph_aggregate uses the pure-torch path on CPU by default (measured by
-#: benchmarks/cuda_ops_graph_aggregate.py on the 2-core dev machine, forward +
-#: backward at CTR-GCN shapes: the C++ kernel runs at 0.56-0.75x the speed of
-#: torch.einsum, the batched-GEMM reference at 1.07-1.50x).
-GRAPH_CPU_REASON = (
-    "pure-torch batched GEMM (MKL), measured 1.07-1.50x the speed of torch.einsum at CTR-GCN shapes while the C++ "
-    "kernel reaches 0.56-0.75x (benchmarks/cuda_ops_graph_aggregate.py); TAL_OPS_GRAPH_CPU=ext selects the C++ kernel"
-)
 DISABLE_TRITON = _flag("TAL_OPS_DISABLE_TRITON")
 STRICT = _flag("TAL_OPS_STRICT")
+GRAPH_CPU_EXT = os.environ.get("TAL_OPS_GRAPH_CPU", "").strip().lower() == "ext"
+
+#: Why graph_aggregate uses the pure-torch path on CPU by default.
+GRAPH_CPU_REASON = (
+    "pure-torch batched GEMM, measured faster than both torch.einsum and the C++ kernel at CTR-GCN shapes "
+    "(benchmarks/cuda_ops_graph_aggregate.py; README, Performance); TAL_OPS_GRAPH_CPU=ext selects the C++ kernel"
+)
 
 if DISABLE_EXT:
-    EXT = _ext.ExtStatus(False, "disabled by TAL_OPS_DISABLE_EXT=1")
+    EXT = _library.ExtStatus(False, "disabled by TAL_OPS_DISABLE_EXT=1")
 else:
-    EXT = _ext.load_extension()
+    EXT = _library.load_extension()
 
 
 class _TritonState:
@@ -116,33 +146,105 @@ class _TritonState:
 TRITON = _TritonState()
 
 
-def cpu_choice(op: str) -> BackendChoice:
-    if op == "graph_aggregate" and not GRAPH_CPU_EXT:
-        return BackendChoice(IMPL_REF, GRAPH_CPU_REASON)
-    if EXT.loaded:
-        return BackendChoice(IMPL_EXT, f"C++ kernel; {EXT.reason}")
-    return BackendChoice(IMPL_REF, f"pure-torch reference; {EXT.reason}")
+# ---------------------------------------------------------------- decision
 
 
-def cuda_choice(op: str, *, load: bool = False) -> BackendChoice:
-    module = TRITON.get() if load else TRITON.module
-    if module is None and TRITON.error is None and not load:
-        # Not imported yet: say what will happen without paying for the import.
+def implementation(op: str, device: torch.device) -> str:
+    """Which implementation (``cpu-ext``, ``triton`` or ``reference``) runs the public op ``op`` on ``device``."""
+    if device.type == "cpu":
+        if op == "graph_aggregate" and not GRAPH_CPU_EXT:
+            return IMPL_REF
+        return IMPL_EXT if EXT.loaded else IMPL_REF
+    if device.type == "cuda":
+        return IMPL_TRITON if TRITON.get() is not None else IMPL_REF
+    return IMPL_REF
+
+
+def choice(op: str, device_type: str, *, load: bool = True) -> BackendChoice:
+    """The implementation of the public op ``op`` on ``device_type`` and the reason for it.
+
+    ``load=False`` does not import Triton for the answer about ``"cuda"`` (it says what will happen).
+    """
+    if device_type == "cuda" and not load and TRITON.module is None and TRITON.error is None:
         return BackendChoice(IMPL_TRITON, "Triton kernel (triton is installed; compiled on first use)")
-    if module is None:
-        return BackendChoice(IMPL_REF, f"pure-torch reference on the GPU; {TRITON.error}")
-    where = "" if torch.cuda.is_available() else "; no CUDA device is visible in this process, so it has not run here"
-    return BackendChoice(IMPL_TRITON, f"Triton {TRITON.version} kernel, JIT-compiled for the GPU on first use{where}")
+    impl = implementation(op, torch.device(device_type))
+    if device_type == "cpu":
+        if op == "graph_aggregate" and not GRAPH_CPU_EXT:
+            return BackendChoice(impl, GRAPH_CPU_REASON)
+        prefix = "C++ kernel" if impl == IMPL_EXT else "pure-torch reference"
+        return BackendChoice(impl, f"{prefix}; {EXT.reason}")
+    if device_type == "cuda":
+        if impl == IMPL_REF:
+            return BackendChoice(impl, f"pure-torch reference on the GPU; {TRITON.error}")
+        where = (
+            "" if torch.cuda.is_available() else "; no CUDA device is visible here, so it has not run in this process"
+        )
+        return BackendChoice(impl, f"Triton {TRITON.version} kernel, JIT-compiled for the GPU on first use{where}")
+    return BackendChoice(impl, f"pure-torch reference (no compiled kernel for {device_type} tensors)")
 
 
-def use_ext(op: str) -> bool:
-    """Whether CPU tensors of ``op`` go to the C++ kernel (what ``cpu_choice`` reports)."""
-    return cpu_choice(op).impl == IMPL_EXT
+# ------------------------------------------------------------------ kernels
 
 
-def triton_module() -> Any:
-    """Triton kernels for CUDA tensors, or None (then the reference runs)."""
-    return TRITON.get()
+def _primitives(impl: str) -> Any:
+    """The namespace holding the primitives of ``impl`` (names of ``tal.cuda_ops._reference``)."""
+    if impl == IMPL_EXT:
+        return torch.ops.tal_ops_ext
+    if impl == IMPL_TRITON:
+        return TRITON.get()
+    return _reference
+
+
+def _with_group_limit(
+    compiled: Callable[..., Any], fallback: Callable[..., Any], fits: Callable[[Tensor], bool]
+) -> Callable[..., Any]:
+    """A grouped primitive: ``compiled`` where every group ``fits``, ``fallback`` otherwise."""
+
+    def run(segs: Tensor, second: Tensor, offsets: Tensor, *args: Any) -> Any:
+        return (compiled if fits(offsets) else fallback)(segs, second, offsets, *args)
+
+    return run
+
+
+def nms_kernels(impl: str) -> NmsKernels:
+    """The grouped NMS primitives of ``impl``, with its size limits applied."""
+    if impl == IMPL_REF:
+        return NmsKernels(IMPL_REF, _reference.soft_nms_grouped, _reference.hard_nms_grouped, _reference.seg_voting)
+    prims = _primitives(impl)
+    if impl == IMPL_TRITON:  # a program holds a group in registers: larger groups go to the reference
+        return NmsKernels(
+            IMPL_TRITON,
+            _with_group_limit(prims.soft_nms_grouped, _reference.soft_nms_grouped, prims.fits),
+            _with_group_limit(prims.hard_nms_grouped, _reference.hard_nms_grouped, prims.fits),
+            prims.seg_voting,
+        )
+    return NmsKernels(impl, prims.soft_nms_grouped, prims.hard_nms_grouped, prims.seg_voting)
+
+
+@functools.cache
+def bound_kernel(op: str, impl: str) -> Callable[..., Any]:
+    """The kernel of ``op`` (a ``torch.ops.tal_ops`` name) on implementation ``impl``.
+
+    :func:`kernel` picks ``impl`` for a device; tests and benchmarks call this to pin one.
+    """
+    if op in ("nms_1d", "soft_nms_1d", "batched_nms"):
+        return functools.partial(getattr(_composite, op), kernels=nms_kernels(impl))
+    primitive_name = _GRAPH_PRIMITIVES.get(op, op)
+    if impl == IMPL_REF:
+        return getattr(_reference, primitive_name)
+    primitive = getattr(_primitives(impl), primitive_name)
+    if op in ("segment_iou", "segment_iou_matched"):
+        return functools.partial(_composite.segment_iou, primitive=primitive)
+    body = _composite.graph_backward if op.endswith("_backward") else _composite.graph_forward
+    return functools.partial(body, primitive=primitive, keeps_half=impl == IMPL_TRITON)
+
+
+def kernel(op: str, device: torch.device) -> Callable[..., Any]:
+    """The function computing ``torch.ops.tal_ops.<op>`` for tensors on ``device`` (same arguments)."""
+    return bound_kernel(op, implementation(KERNEL_OPS[op], device))
+
+
+# ------------------------------------------------------------------- report
 
 
 def backend_info() -> dict[str, dict[str, BackendChoice]]:
@@ -151,19 +253,20 @@ def backend_info() -> dict[str, dict[str, BackendChoice]]:
     Importing Triton happens here if it has not happened yet, so the answer for
     ``"cuda"`` is the one the dispatch will act on.
     """
-    TRITON.get()
-    return {op: {"cpu": cpu_choice(op), "cuda": cuda_choice(op, load=True)} for op in OPS}
+    return {op: {"cpu": choice(op, "cpu"), "cuda": choice(op, "cuda")} for op in OPS}
 
 
 def format_backend_info() -> str:
+    """:func:`backend_info` as a table, one line per op and device."""
     lines = [f"tal.cuda_ops backends (torch {torch.__version__})"]
     for op, per_device in backend_info().items():
-        for device, choice in per_device.items():
-            lines.append(f"  {op:<20} {device:<5} {choice.impl:<10} {choice.reason}")
+        for device, chosen in per_device.items():
+            lines.append(f"  {op:<20} {device:<5} {chosen.impl:<10} {chosen.reason}")
     return "\n".join(lines)
 
 
-def _startup_report() -> None:
+def startup_report() -> None:
+    """At import: raise under ``TAL_OPS_STRICT=1`` if a compiled backend is missing, warn if the C++ one is."""
     if DISABLE_EXT:
         return
     problems = []

@@ -145,10 +145,12 @@ CORE_FORMATS: dict[str, CheckpointFormat] = {
 
 
 def _formats(registry: Registry | None) -> list[tuple[str, CheckpointFormat]]:
+    """``(label, format)`` pairs, labels naming the plugin that registered the format."""
+    core = [(f"{name} (core)", fmt) for name, fmt in CORE_FORMATS.items()]
     if registry is None:
-        return list(CORE_FORMATS.items())
-    found = [(c.name, c.factory) for c in registry.components("checkpoint_formats")]
-    return found or list(CORE_FORMATS.items())
+        return core
+    found = [(f"{c.name} (plugin {c.owner})", c.factory) for c in registry.components("checkpoint_formats")]
+    return found or core
 
 
 def find_weights(
@@ -167,9 +169,9 @@ def find_weights(
             raise DataFormatError(source, f"more than one checkpoint layout claims this file: {names}")
         if hits:
             name, fmt = hits[0]
-            return fmt.extract(ckpt, prefer_ema), name
+            return fmt.extract(ckpt, prefer_ema), name.split(" (")[0]
     keys = ", ".join(sorted(map(str, ckpt))[:10]) or "none"
-    known = ", ".join(name for name, _ in formats)
+    known = ", ".join(name.split(" (")[0] for name, _ in formats)
     raise DataFormatError(source, f"no model weights found: no known checkpoint layout ({known}) has keys {keys}")
 
 

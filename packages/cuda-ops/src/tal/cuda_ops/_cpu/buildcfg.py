@@ -1,4 +1,4 @@
-"""Build configuration shared by ``setup.py`` and the JIT builder.
+"""Build configuration of the C++ library, shared by ``setup.py`` and the JIT builder.
 
 This module must stay importable on its own (``setup.py`` loads it by path,
 without torch and without importing the package).
@@ -22,8 +22,10 @@ STABLE_TARGET = (2, 10)
 LIBRARY_NAMES = ("_kernels", "tal_cuda_ops_kernels")
 BUILD_INFO = "_build_info.json"
 
-CSRC_DIR = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("ops_stable.cpp",)
+CSRC_DIR = Path(__file__).resolve().parents[1] / "csrc"
+#: Translation units, relative to ``csrc/``: one per op family (``ops/``), each including the shared
+#: binding helpers (``common.h``) and its torch-free kernels (``kernels/``).
+SOURCES = ("ops/library.cpp", "ops/segment_iou.cpp", "ops/nms.cpp", "ops/seg_voting.cpp", "ops/graph_aggregate.cpp")
 
 
 def target_version_macro() -> str:

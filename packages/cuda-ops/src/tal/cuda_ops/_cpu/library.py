@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from . import _buildcfg
+from . import buildcfg
 
 #: Ops the library must provide (namespace ``tal_ops_ext``).
 EXT_OPS = (
@@ -80,7 +80,7 @@ def cache_dir() -> Path:
 def find_library(directory: Path) -> Path | None:
     if not directory.is_dir():
         return None
-    for name in _buildcfg.LIBRARY_NAMES:
+    for name in buildcfg.LIBRARY_NAMES:
         for path in sorted(directory.glob(name + "*")):
             if path.suffix in _LIB_SUFFIXES and path.is_file():
                 return path
@@ -89,7 +89,7 @@ def find_library(directory: Path) -> Path | None:
 
 def read_build_info(directory: Path) -> dict | None:
     try:
-        return json.loads((directory / _buildcfg.BUILD_INFO).read_text())
+        return json.loads((directory / buildcfg.BUILD_INFO).read_text())
     except (OSError, ValueError):
         return None
 
@@ -97,15 +97,15 @@ def read_build_info(directory: Path) -> dict | None:
 def vet(info: dict | None) -> str | None:
     """Why a library with this build record cannot be loaded here (None if it can)."""
     if info is None:
-        return f"no readable {_buildcfg.BUILD_INFO} next to it (unknown build)"
-    if info.get("kernels_version") != _buildcfg.KERNELS_VERSION:
+        return f"no readable {buildcfg.BUILD_INFO} next to it (unknown build)"
+    if info.get("kernels_version") != buildcfg.KERNELS_VERSION:
         return (
             f"it was built from other sources (kernels version {info.get('kernels_version')!r}, "
-            f"this package needs {_buildcfg.KERNELS_VERSION})"
+            f"this package needs {buildcfg.KERNELS_VERSION})"
         )
     abi = info.get("abi")
     if abi == "stable":
-        need = tuple(info.get("min_torch", _buildcfg.STABLE_TARGET))
+        need = tuple(info.get("min_torch", buildcfg.STABLE_TARGET))
         if torch_version_tuple() < need:
             return f"it uses the stable ABI of torch >= {need[0]}.{need[1]} but torch {torch.__version__} is installed"
         return None
@@ -131,8 +131,8 @@ def _load(path: Path) -> str | None:
         version = int(torch.ops.tal_ops_ext.kernels_version())
     except Exception as exc:
         return f"loaded, but kernels_version() failed: {exc}"
-    if version != _buildcfg.KERNELS_VERSION:
-        return f"loaded, but it reports kernels version {version} (need {_buildcfg.KERNELS_VERSION})"
+    if version != buildcfg.KERNELS_VERSION:
+        return f"loaded, but it reports kernels version {version} (need {buildcfg.KERNELS_VERSION})"
     missing = [name for name in EXT_OPS if not hasattr(torch.ops.tal_ops_ext, name)]
     if missing:
         return f"loaded, but it lacks ops {missing}"
@@ -190,13 +190,13 @@ def _describe(info: dict | None) -> str:
 def build_info_record(origin: str) -> dict:
     return {
         "abi": "stable",
-        "min_torch": list(_buildcfg.STABLE_TARGET),
-        "kernels_version": _buildcfg.KERNELS_VERSION,
+        "min_torch": list(buildcfg.STABLE_TARGET),
+        "kernels_version": buildcfg.KERNELS_VERSION,
         "built_with_torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "origin": origin,
-        "flags": _buildcfg.compile_args(),
+        "flags": buildcfg.compile_args(),
     }
 
 
@@ -207,16 +207,16 @@ def build_extension(directory: str | os.PathLike | None = None, verbose: bool = 
     library already loaded here is not disturbed); the next ``import
     tal.cuda_ops`` picks the result up. Returns the library path.
     """
-    if torch_version_tuple() < _buildcfg.STABLE_TARGET:
-        major, minor = _buildcfg.STABLE_TARGET
+    if torch_version_tuple() < buildcfg.STABLE_TARGET:
+        major, minor = buildcfg.STABLE_TARGET
         raise RuntimeError(f"compiling the kernels needs torch >= {major}.{minor} (found {torch.__version__})")
     out = Path(directory) if directory is not None else cache_dir()
     out.mkdir(parents=True, exist_ok=True)
     script = textwrap.dedent(
         f"""
         from torch.utils.cpp_extension import load
-        load(name="tal_cuda_ops_kernels", sources={_buildcfg.source_paths()!r},
-             extra_cflags={_buildcfg.compile_args()!r}, build_directory={str(out)!r},
+        load(name="tal_cuda_ops_kernels", sources={buildcfg.source_paths()!r},
+             extra_cflags={buildcfg.compile_args()!r}, build_directory={str(out)!r},
              is_python_module=False, verbose={bool(verbose)!r})
         """
     )
@@ -228,5 +228,5 @@ def build_extension(directory: str | os.PathLike | None = None, verbose: bool = 
     lib = find_library(out)
     if lib is None:
         raise RuntimeError(f"the build finished but no library was found in {out}")
-    (out / _buildcfg.BUILD_INFO).write_text(json.dumps(build_info_record("jit build"), indent=2))
+    (out / buildcfg.BUILD_INFO).write_text(json.dumps(build_info_record("jit build"), indent=2))
     return lib

@@ -30,6 +30,33 @@ def _mm(a, b, USE_DOT: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
 
 
 @triton.jit
+def _load_tile(ptr, base, rows, rv, V, mask):
+    """Rows ``rows`` (``(R,)``) of the row-major ``(*, V)`` matrix at ``ptr + base``, masked lanes 0."""
+    return tl.load(ptr + base + rows[:, None] * V + rv[None, :], mask=mask, other=0.0)
+
+
+@triton.jit
+def _store_tile(ptr, base, rows, rv, V, value, mask):
+    tl.store(ptr + base + rows[:, None] * V + rv[None, :], value.to(ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _summed_slab(slab, K, C, SUM: tl.constexpr):
+    """The (N, C) slab of the summed gradient for an (N, K, C) slab (itself when subsets are kept apart)."""
+    if SUM:
+        return (slab // (K * C)) * C + slab % C
+    return slab
+
+
+@triton.jit
+def _subset_rows(rr, CT, K, k, SUM: tl.constexpr):
+    """Rows of subset ``k`` in an (N, K, C*T) layout for rows ``rr`` of an (N, C*T) one (``rr`` if summed)."""
+    if SUM:
+        return rr
+    return ((rr // CT) * K + k) * CT + rr % CT
+
+
+@triton.jit
 def _refined_fwd_kernel(
     x_ptr,
     a_ptr,
@@ -62,15 +89,14 @@ def _refined_fwd_kernel(
     acc = tl.zeros((BT, VP), dtype=ACC)
     for s in range(0, S):
         slab = ((n * K + k0 + s) * C + c).to(tl.int64)
-        x = tl.load(x_ptr + slab * T * V + rt[:, None] * V + rv[None, :], mask=mt[:, None] & mv[None, :], other=0.0)
-        a = tl.load(a_ptr + slab * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
+        x = _load_tile(x_ptr, slab * T * V, rt, rv, V, mt[:, None] & mv[None, :])
+        a = _load_tile(a_ptr, slab * V * V, rv, rv, V, mv[:, None] & mv[None, :])
         acc += _mm(x, tl.trans(a), USE_DOT, IEEE, UPCAST)  # out[t, u] = sum_v x[t, v] A[u, v]
     if SUM:
         out_slab = (n * C + c).to(tl.int64)
     else:
         out_slab = ((n * K + k0) * C + c).to(tl.int64)
-    offs = out_slab * T * V + rt[:, None] * V + rv[None, :]
-    tl.store(out_ptr + offs, acc.to(out_ptr.dtype.element_ty), mask=mt[:, None] & mv[None, :])
+    _store_tile(out_ptr, out_slab * T * V, rt, rv, V, acc, mt[:, None] & mv[None, :])
 
 
 @triton.jit
@@ -94,15 +120,11 @@ def _refined_bwd_x_kernel(
     rv = tl.arange(0, VP)
     mt = rt < T
     mv = rv < V
-    if SUM:
-        gslab = (slab // (K * C)) * C + slab % C
-    else:
-        gslab = slab
-    g = tl.load(g_ptr + gslab * T * V + rt[:, None] * V + rv[None, :], mask=mt[:, None] & mv[None, :], other=0.0)
-    a = tl.load(a_ptr + slab * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
+    gslab = _summed_slab(slab, K, C, SUM)
+    g = _load_tile(g_ptr, gslab * T * V, rt, rv, V, mt[:, None] & mv[None, :])
+    a = _load_tile(a_ptr, slab * V * V, rv, rv, V, mv[:, None] & mv[None, :])
     gx = _mm(g, a, USE_DOT, IEEE, UPCAST)  # gx[t, v] = sum_u g[t, u] A[u, v]
-    offs = slab * T * V + rt[:, None] * V + rv[None, :]
-    tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mt[:, None] & mv[None, :])
+    _store_tile(gx_ptr, slab * T * V, rt, rv, V, gx, mt[:, None] & mv[None, :])
 
 
 @triton.jit
@@ -125,19 +147,15 @@ def _refined_bwd_a_kernel(
     slab = tl.program_id(0).to(tl.int64)
     rv = tl.arange(0, VP)
     mv = rv < V
-    if SUM:
-        gslab = (slab // (K * C)) * C + slab % C
-    else:
-        gslab = slab
+    gslab = _summed_slab(slab, K, C, SUM)
     acc = tl.zeros((VP, VP), dtype=ACC)
     for t0 in range(0, T, BT):
         rt = t0 + tl.arange(0, BT)
         m = (rt < T)[:, None] & mv[None, :]
-        g = tl.load(g_ptr + gslab * T * V + rt[:, None] * V + rv[None, :], mask=m, other=0.0)
-        x = tl.load(x_ptr + slab * T * V + rt[:, None] * V + rv[None, :], mask=m, other=0.0)
+        g = _load_tile(g_ptr, gslab * T * V, rt, rv, V, m)
+        x = _load_tile(x_ptr, slab * T * V, rt, rv, V, m)
         acc += _mm(tl.trans(g), x, USE_DOT, IEEE, UPCAST)  # gA[u, v] = sum_t g[t, u] x[t, v]
-    offs = slab * V * V + rv[:, None] * V + rv[None, :]
-    tl.store(ga_ptr + offs, acc.to(ga_ptr.dtype.element_ty), mask=mv[:, None] & mv[None, :])
+    _store_tile(ga_ptr, slab * V * V, rv, rv, V, acc, mv[:, None] & mv[None, :])
 
 
 @triton.jit
@@ -161,16 +179,10 @@ def _shared_fwd_kernel(
     rv = tl.arange(0, VP)
     mr = rr < R
     mv = rv < V
-    x = tl.load(x_ptr + rr[:, None] * V + rv[None, :], mask=mr[:, None] & mv[None, :], other=0.0)
-    a = tl.load(a_ptr + k * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
+    x = _load_tile(x_ptr, 0, rr, rv, V, mr[:, None] & mv[None, :])
+    a = _load_tile(a_ptr, k * V * V, rv, rv, V, mv[:, None] & mv[None, :])
     out = _mm(x, tl.trans(a), USE_DOT, IEEE, UPCAST)
-    if SUM:
-        orow = rr
-    else:
-        orow = ((rr // CT) * K + k) * CT + rr % CT
-    tl.store(
-        out_ptr + orow[:, None] * V + rv[None, :], out.to(out_ptr.dtype.element_ty), mask=mr[:, None] & mv[None, :]
-    )
+    _store_tile(out_ptr, 0, _subset_rows(rr, CT, K, k, SUM), rv, V, out, mr[:, None] & mv[None, :])
 
 
 @triton.jit
@@ -197,14 +209,10 @@ def _shared_bwd_x_kernel(
     mv = rv < V
     acc = tl.zeros((BR, VP), dtype=ACC)
     for k in range(0, S):
-        if SUM:
-            grow = rr
-        else:
-            grow = ((rr // CT) * K + k) * CT + rr % CT
-        g = tl.load(g_ptr + grow[:, None] * V + rv[None, :], mask=mr[:, None] & mv[None, :], other=0.0)
-        a = tl.load(a_ptr + k * V * V + rv[:, None] * V + rv[None, :], mask=mv[:, None] & mv[None, :], other=0.0)
+        g = _load_tile(g_ptr, 0, _subset_rows(rr, CT, K, k, SUM), rv, V, mr[:, None] & mv[None, :])
+        a = _load_tile(a_ptr, k * V * V, rv, rv, V, mv[:, None] & mv[None, :])
         acc += _mm(g, a, USE_DOT, IEEE, UPCAST)
-    tl.store(gx_ptr + rr[:, None] * V + rv[None, :], acc.to(gx_ptr.dtype.element_ty), mask=mr[:, None] & mv[None, :])
+    _store_tile(gx_ptr, 0, rr, rv, V, acc, mr[:, None] & mv[None, :])
 
 
 @triton.jit
@@ -234,13 +242,9 @@ def _shared_bwd_a_kernel(
     for r0 in range(0, ROWS_PER_PROG, BR):
         rr = first + r0 + tl.arange(0, BR)
         mr = (rr < R) & (r0 + tl.arange(0, BR) < ROWS_PER_PROG)
-        if SUM:
-            grow = rr
-        else:
-            grow = ((rr // CT) * K + k) * CT + rr % CT
         m = mr[:, None] & mv[None, :]
-        g = tl.load(g_ptr + grow[:, None] * V + rv[None, :], mask=m, other=0.0)
-        x = tl.load(x_ptr + rr[:, None] * V + rv[None, :], mask=m, other=0.0)
+        g = _load_tile(g_ptr, 0, _subset_rows(rr, CT, K, k, SUM), rv, V, m)
+        x = _load_tile(x_ptr, 0, rr, rv, V, m)
         acc += _mm(tl.trans(g), x, USE_DOT, IEEE, UPCAST)
     base = (prog * tl.num_programs(1) + k).to(tl.int64) * VP * VP
     tl.store(part_ptr + base + rv[:, None] * VP + rv[None, :], acc)

@@ -7,13 +7,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-
-@triton.jit
-def _div(a, b):
-    """IEEE round-to-nearest division (Triton's fp32 ``/`` may be approximate on GPUs)."""
-    if a.dtype == tl.float32:
-        return tl.math.div_rn(a, b)
-    return a / b
+from ._common import div_rn
 
 
 @triton.jit
@@ -27,7 +21,7 @@ def _iou(sa, ea, sb, eb):
     inter = hi - lo
     inter = tl.where(inter < 0, 0.0, inter)
     union = la + lb - inter
-    q = _div(inter, union)
+    q = div_rn(inter, union)
     return tl.where(union > 0, q, tl.where(union == union, 0.0, union))
 
 

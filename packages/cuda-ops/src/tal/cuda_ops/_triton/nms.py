@@ -15,16 +15,10 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-#: Largest group a program holds in registers; bigger groups use the reference.
+from ._common import div_rn
+
+#: Largest group a program holds in registers (``tal.cuda_ops._backend`` sends bigger ones to the reference).
 MAX_GROUP = 8192
-
-
-@triton.jit
-def _div(a, b):
-    """IEEE round-to-nearest division (Triton's fp32 ``/`` may be approximate on GPUs)."""
-    if a.dtype == tl.float32:
-        return tl.math.div_rn(a, b)
-    return a / b
 
 
 @triton.jit
@@ -40,7 +34,7 @@ def _overlap(ix1, ix2, ia, x1, x2, ar):
     d = hi - lo
     inter = tl.where(d > 0, d, 0.0)
     den = ia + ar - inter
-    return tl.where(den > 0, _div(inter, den), 0.0)
+    return tl.where(den > 0, div_rn(inter, den), 0.0)
 
 
 @triton.jit
@@ -98,7 +92,7 @@ def _soft_nms_kernel(
         ovr = _overlap(x1_m, x2_m, ar_m, x1, x2, ar)
         upd = (pos > i) & (pos < count)
         if METHOD == 2:
-            arg = _div(-(ovr * ovr), sigma)
+            arg = div_rn(-(ovr * ovr), sigma)
             weight = tl.exp(arg.to(tl.float64)).to(sc.dtype)
             sc = tl.where(upd & (ovr > 0), sc * weight, sc)
         elif METHOD == 1:
@@ -185,7 +179,7 @@ def _voting_kernel(
         d = hi - lo
         inter = tl.where(d > 0, d, 0.0)
         den = length[:, None] + (x2 - x1)[None, :] - inter
-        iou = tl.where(den != 0, _div(inter, den), 0.0)
+        iou = tl.where(den != 0, div_rn(inter, den), 0.0)
         w = tl.where((iou >= thr) & mn[None, :], sc[None, :] * iou, 0.0).to(tl.float64)
         aw += tl.sum(w, axis=1)
         a1 += tl.sum(w * x1[None, :].to(tl.float64), axis=1)
@@ -209,7 +203,20 @@ def _warps(block: int) -> int:
 
 
 def largest_group(offsets: Tensor) -> int:
+    """Size of the largest group delimited by ``offsets`` (CPU int64, ``(G + 1,)``)."""
     return int(offsets.diff().max()) if offsets.numel() > 1 else 0
+
+
+def fits(offsets: Tensor) -> bool:
+    """Whether every group delimited by ``offsets`` fits a program's registers (``<= MAX_GROUP``)."""
+    return largest_group(offsets) <= MAX_GROUP
+
+
+def _fits(offsets: Tensor) -> int:
+    largest = largest_group(offsets)
+    if largest > MAX_GROUP:
+        raise ValueError(f"a group of {largest} candidates exceeds the Triton kernel's limit of {MAX_GROUP}")
+    return largest
 
 
 def soft_nms_grouped(
@@ -222,14 +229,10 @@ def soft_nms_grouped(
     method: int,
     max_num: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Same contract as ``torch.ops.tal_ops_ext.soft_nms_grouped`` (offsets on CPU)."""
+    """Same contract as ``torch.ops.tal_ops_ext.soft_nms_grouped`` (offsets on CPU, groups up to ``MAX_GROUP``)."""
     device = segs.device
     num_groups = offsets.numel() - 1
-    largest = largest_group(offsets)
-    if largest > MAX_GROUP:
-        from ..nms import soft_nms_grouped_reference
-
-        return soft_nms_grouped_reference(segs, scores, offsets, iou_threshold, sigma, min_score, method, max_num)
+    largest = _fits(offsets)
     n = segs.shape[0]
     ids = torch.zeros(n, dtype=torch.int64, device=device)
     sel = torch.zeros(n, dtype=segs.dtype, device=device)
@@ -257,13 +260,9 @@ def soft_nms_grouped(
 
 
 def hard_nms_grouped(segs: Tensor, order: Tensor, offsets: Tensor, iou_threshold: float) -> Tensor:
-    """Same contract as ``torch.ops.tal_ops_ext.hard_nms_grouped`` (offsets on CPU)."""
+    """Same contract as ``torch.ops.tal_ops_ext.hard_nms_grouped`` (offsets on CPU, groups up to ``MAX_GROUP``)."""
     device = segs.device
-    largest = largest_group(offsets)
-    if largest > MAX_GROUP:
-        from ..nms import hard_nms_grouped_reference
-
-        return hard_nms_grouped_reference(segs, order, offsets, iou_threshold)
+    largest = _fits(offsets)
     keep = torch.zeros(order.shape[0], dtype=torch.uint8, device=device)
     num_groups = offsets.numel() - 1
     if order.numel() == 0 or num_groups <= 0:
