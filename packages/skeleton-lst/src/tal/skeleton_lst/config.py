@@ -42,6 +42,7 @@ class CTRGCNConfig(ComponentConfig):
     num_person: int | None = Field(None, ge=1, description="bodies per sample (default: 2 NTU, 1 NW-UCLA)")
     in_channels: int = Field(3, ge=1)
     drop_out: float = Field(0.0, ge=0.0, lt=1.0)
+    base_channel: int = Field(64, ge=4, multiple_of=4, description="width of l1-l4 (the release: 64)")
 
 
 class LSTConfig(ComponentConfig):
@@ -59,6 +60,7 @@ class LSTConfig(ComponentConfig):
     num_person: int | None = Field(None, ge=1, description="bodies per sample (default: 2 NTU, 1 NW-UCLA)")
     in_channels: int = Field(3, ge=1)
     drop_out: float = Field(0.0, ge=0.0, lt=1.0)
+    base_channel: int = Field(64, ge=4, multiple_of=4, description="width of l1-l4 (the release: 64)")
     k: int | None = Field(None, ge=0, description="power of the modality matrix I - A_out^k (default: the release's)")
     class_set: Literal["ntu60", "ntu120", "ucla"] | None = None
     text_encoder: Annotated[WordLlamaConfig | ClipTextConfig, Field(discriminator="name")] = Field(

@@ -32,6 +32,7 @@ def build_model(
     text_dim: int = RELEASE_TEXT_DIM,
     text_head: str = RELEASE_TEXT_HEAD,
     drop_out: float = 0.0,
+    base_channel: int = 64,
 ) -> CTRGCN:
     """A release-compatible model: ``name`` ``ctrgcn`` or ``lst``, ``dataset`` ``ntu`` or ``ucla``,
     ``modality`` ``joint`` or ``bone`` (motion streams use the same models on motion input).
@@ -47,7 +48,7 @@ def build_model(
     persons = num_person if num_person is not None else default_num_person(dataset)
     A = spatial_adjacency(dataset)
     if name == "ctrgcn":
-        return CTRGCN(num_class, A, num_person=persons, drop_out=drop_out)
+        return CTRGCN(num_class, A, num_person=persons, drop_out=drop_out, base_channel=base_channel)
     if name == "lst":
         power = RELEASE_K[(dataset, modality)] if k is None else k
         return LSTModel(
@@ -59,6 +60,7 @@ def build_model(
             drop_out=drop_out,
             text_dim=text_dim,
             text_head=text_head,
+            base_channel=base_channel,
         )
     raise ValueError(f"model name must be 'ctrgcn' or 'lst', got {name!r}")
 
@@ -72,8 +74,16 @@ def build_ctrgcn(config: CTRGCNConfig) -> CTRGCN:
             num_person=config.num_person or default_num_person(config.dataset),
             in_channels=config.in_channels,
             drop_out=config.drop_out,
+            base_channel=config.base_channel,
         )
-    return build_model("ctrgcn", config.num_class, config.dataset, num_person=config.num_person, drop_out=config.drop_out)
+    return build_model(
+        "ctrgcn",
+        config.num_class,
+        config.dataset,
+        num_person=config.num_person,
+        drop_out=config.drop_out,
+        base_channel=config.base_channel,
+    )
 
 
 def build_lst(config: LSTConfig, attach_text: bool = True) -> LSTModel:
@@ -90,6 +100,7 @@ def build_lst(config: LSTConfig, attach_text: bool = True) -> LSTModel:
         text_dim=text_dim,
         text_head=config.text_head,
         drop_out=config.drop_out,
+        base_channel=config.base_channel,
     )
     assert isinstance(model, LSTModel)
     model.loss_alpha = config.loss_alpha if config.loss_alpha is not None else default_alpha(config.dataset)

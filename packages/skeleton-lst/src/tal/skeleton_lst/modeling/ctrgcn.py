@@ -256,6 +256,10 @@ class CTRGCN(nn.Module):
         _bn_init(self.data_bn, 1.0)
         self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
 
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """One group: the release's SGD decays every parameter (biases and norms included)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+
     def units(self) -> list[nn.Module]:
         return [getattr(self, f"l{i}") for i in range(1, len(LAYERS) + 1)]
 

@@ -73,8 +73,11 @@ class LSTModel(CTRGCN):
         drop_out: float = 0.0,
         text_dim: int = RELEASE_TEXT_DIM,
         text_head: str = RELEASE_TEXT_HEAD,
+        base_channel: int = 64,
     ):
-        super().__init__(num_class, A, num_person=num_person, in_channels=in_channels, drop_out=drop_out)
+        super().__init__(
+            num_class, A, num_person=num_person, in_channels=in_channels, drop_out=drop_out, base_channel=base_channel
+        )
         if len(parts) != 4:
             raise ValueError(f"LST 4-part needs four joint groups, got {len(parts)}")
         eye = np.eye(self.num_point)
