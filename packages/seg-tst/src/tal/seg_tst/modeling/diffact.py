@@ -24,6 +24,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -112,36 +113,87 @@ def _swish(x: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # Local (dilated-window) attention
 # ---------------------------------------------------------------------------------------------
+def _window_bias(t_len: int, kernel_size: int, dilation: int, device: torch.device) -> torch.Tensor:
+    """``(T, K)`` 1 where window slot ``j`` of frame ``t`` lies inside the video, else 0."""
+    src = (
+        torch.arange(t_len, device=device)[:, None]
+        + (torch.arange(kernel_size, device=device) - kernel_size // 2) * dilation
+    )
+    return ((src >= 0) & (src < t_len)).float()
+
+
+def _padded_frames_last(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``(B, C, T)`` → ``(B, T + 2 pad, C)`` contiguous, zeros in the ``pad`` rows at both ends."""
+    b, c, t_len = x.shape
+    out = x.new_empty(b, t_len + 2 * pad, c)
+    out[:, :pad].zero_()
+    out[:, pad + t_len :].zero_()
+    out[:, pad : pad + t_len].copy_(x.transpose(1, 2))
+    return out
+
+
 def local_window_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel_size: int, dilation: int, scale_dim: int
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kernel_size: int,
+    dilation: int,
+    scale_dim: int,
+    window_keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Each frame ``t`` attends to the ``kernel_size`` frames ``t + (j - kernel_size // 2) * dilation``.
 
     ``q, k (B, C, T)``, ``v (B, C_v, T)`` → ``(B, C_v, T)``. Logits are ``q·k / sqrt(scale_dim)``;
     keys outside the video are zero vectors whose logits get ``log(1e-6)`` added, the others
     ``log(1 + 1e-6)``; after the softmax the outside weights are set to zero (not renormalised).
+
+    Frames-last copies of the padded keys and values make every window slot a contiguous block of
+    rows: without autograd the logits are one batched matmul over an overlapping strided view of
+    the keys; with autograd one product per slot (the strided view's backward is slow).
+    ``window_keep`` is :func:`_window_bias` when the caller has it already.
     """
-    t_len = q.shape[-1]
-    half = kernel_size // 2
-    pad = half * dilation
-    kp = F.pad(k, (pad, pad))
-    vp = F.pad(v, (pad, pad))
-    pos = torch.arange(t_len, device=q.device)
-    logits = []
-    valid = []
-    for j in range(kernel_size):
-        offset = j * dilation  # window slot j starts at padded index t + offset
-        logits.append(torch.einsum("bct,bct->bt", q, kp[..., offset : offset + t_len]))
-        src = pos + (j - half) * dilation
-        valid.append((src >= 0) & (src < t_len))
-    att = torch.stack(logits, dim=-1) / np.sqrt(scale_dim)  # (B, T, K)
-    keep = torch.stack(valid, dim=-1).to(att.dtype)  # (T, K)
-    att = torch.softmax(att + torch.log(keep + INVALID_KEY_BIAS), dim=-1) * keep
-    out = att[..., 0].unsqueeze(1) * vp[..., 0:t_len]
+    b, c, t_len = q.shape
+    pad = (kernel_size // 2) * dilation
+    kt = _padded_frames_last(k, pad)  # (B, T + 2p, C)
+    vt = _padded_frames_last(v, pad)
+    qt = q.transpose(1, 2)  # (B, T, C)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad):
+        logits = torch.stack(
+            [(qt * kt[:, j * dilation : j * dilation + t_len]).sum(-1) for j in range(kernel_size)], -1
+        )
+    else:
+        windows = kt.as_strided((b, t_len, kernel_size, c), (kt.stride(0), c, dilation * c, 1))
+        logits = torch.matmul(windows, qt.unsqueeze(-1)).squeeze(-1)  # (B, T, K)
+    keep = window_keep if window_keep is not None else _window_bias(t_len, kernel_size, dilation, q.device)
+    keep = keep.to(logits.dtype)
+    att = torch.softmax(logits / np.sqrt(scale_dim) + torch.log(keep + INVALID_KEY_BIAS), dim=-1) * keep
+    att = att.to(vt.dtype)
+    out = att[..., 0:1] * vt[:, 0:t_len]
     for j in range(1, kernel_size):
-        offset = j * dilation
-        out = out + att[..., j].unsqueeze(1) * vp[..., offset : offset + t_len]
-    return out
+        out = out.addcmul(att[..., j : j + 1], vt[:, j * dilation : j * dilation + t_len])
+    return out.transpose(1, 2)
+
+
+def _conv1x1(conv: nn.Conv1d, x: torch.Tensor, bias: bool = True) -> torch.Tensor:
+    """A kernel-1 convolution of ``x (B, C_in, T)`` as one matrix product (faster than the conv on CPU)."""
+    w = conv.weight[:, :, 0]
+    if bias and conv.bias is not None:
+        return torch.baddbmm(
+            conv.bias[None, :, None].expand(x.shape[0], -1, x.shape[2]), w.expand(x.shape[0], -1, -1), x
+        )
+    return torch.matmul(w, x)
+
+
+def norm_ffn_residual(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> torch.Tensor:
+    """``x + ffn(instance_norm(h))`` with the norm folded into the first 1x1 convolution:
+    ``W1 ((h - m) r) + b1 = (W1 r) h + (b1 - (W1 r) m)`` for per-channel mean ``m`` and ``r = 1/sqrt(var + 1e-5)``."""
+    var, mean = torch.var_mean(h, -1, unbiased=False, keepdim=True)  # (B, C, 1)
+    r = torch.rsqrt(var + 1e-5)
+    w1 = ffn[0].weight[:, :, 0] * r.transpose(1, 2)  # (B, C_out, C_in)
+    b1 = ffn[0].bias[None, :, None] - torch.matmul(w1, mean)  # (B, C_out, 1)
+    h1 = torch.relu(torch.baddbmm(b1, w1, h))
+    out = torch.baddbmm(x, ffn[2].weight[:, :, 0].expand(x.shape[0], -1, -1), h1)
+    return out + ffn[2].bias[None, :, None]
 
 
 class EncoderLayer(nn.Module):
@@ -163,14 +215,14 @@ class EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xd = self.dropout(x)
         att = local_window_attention(
-            self.att_linear_q(xd),
-            self.att_linear_k(xd),
-            self.att_linear_v(xd),
+            _conv1x1(self.att_linear_q, xd),
+            _conv1x1(self.att_linear_k, xd),
+            _conv1x1(self.att_linear_v, xd),
             self.kernel_size,
             self.dilation,
             self.d_model,
         )
-        return x + self.ffn_block(F.instance_norm(self.conv_block(xd) + att))
+        return norm_ffn_residual(x, self.conv_block(xd) + att, self.ffn_block)
 
 
 class EncoderStack(nn.Module):
@@ -219,6 +271,14 @@ class DiffActEncoder(nn.Module):
         return logits, torch.cat(parts, 1)
 
 
+class DecoderTerms(NamedTuple):
+    """What a decoder layer reuses across DDIM steps: the condition half of its query/key projections
+    ``(B, 2 d_model, T)`` and its window mask ``(T, kernel_size)``."""
+
+    qk: torch.Tensor
+    keep: torch.Tensor
+
+
 class DecoderLayer(nn.Module):
     """Like :class:`EncoderLayer` but query and key read ``[x, condition]``: ``W [x; c] = W_x x + W_c c``.
 
@@ -239,21 +299,25 @@ class DecoderLayer(nn.Module):
         self.ffn_block = nn.Sequential(nn.Conv1d(d_model, d_model, 1), nn.ReLU(), nn.Conv1d(d_model, d_model, 1))
         self.dropout = nn.Dropout(dropout)
 
-    def condition_terms(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``W_c c + b`` of the query and key projections, each ``(B, d_model, T)`` (dropout applied to ``c``)."""
+    def condition_terms(self, cond: torch.Tensor) -> DecoderTerms:
+        """``W_c c + b`` of the query and key projections stacked ``(B, 2 d_model, T)`` (dropout applied to
+        ``c``) and the window mask of this layer's dilation."""
         c = self.dropout(cond)
         d = self.d_model
-        cq = F.conv1d(c, self.att_linear_q.weight[:, d:], self.att_linear_q.bias)
-        ck = F.conv1d(c, self.att_linear_k.weight[:, d:], self.att_linear_k.bias)
-        return cq, ck
+        w = torch.cat([self.att_linear_q.weight[:, d:, 0], self.att_linear_k.weight[:, d:, 0]], 0)
+        bias = torch.cat([self.att_linear_q.bias, self.att_linear_k.bias])
+        qk = torch.baddbmm(bias[None, :, None].expand(c.shape[0], -1, c.shape[2]), w.expand(c.shape[0], -1, -1), c)
+        return DecoderTerms(qk, _window_bias(c.shape[2], self.kernel_size, self.dilation, c.device))
 
-    def forward(self, x: torch.Tensor, terms: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
         d = self.d_model
         xd = self.dropout(x)
-        q = F.conv1d(xd, self.att_linear_q.weight[:, :d]) + terms[0]
-        k = F.conv1d(xd, self.att_linear_k.weight[:, :d]) + terms[1]
-        att = local_window_attention(q, k, self.att_linear_v(xd), self.kernel_size, self.dilation, d)
-        return x + self.ffn_block(F.instance_norm(self.conv_block(xd) + att))
+        w = torch.cat([self.att_linear_q.weight[:, :d, 0], self.att_linear_k.weight[:, :d, 0]], 0)
+        qk = torch.baddbmm(terms.qk, w.expand(x.shape[0], -1, -1), xd)
+        att = local_window_attention(
+            qk[:, :d], qk[:, d:], _conv1x1(self.att_linear_v, xd), self.kernel_size, self.dilation, d, terms.keep
+        )
+        return norm_ffn_residual(x, self.conv_block(xd) + att, self.ffn_block)
 
 
 class DecoderStack(nn.Module):
@@ -267,13 +331,11 @@ class DecoderStack(nn.Module):
             DecoderLayer(p.num_f_maps, d_cross, p.kernel_size, 2**i, p.dropout_rate) for i in range(p.num_layers)
         )
 
-    def condition_terms(self, cond: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def condition_terms(self, cond: torch.Tensor) -> list[DecoderTerms]:
         layers: list[DecoderLayer] = list(self.layers)  # type: ignore[arg-type]
         return [layer.condition_terms(cond) for layer in layers]
 
-    def forward(
-        self, x: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]], time_emb: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, terms: list[DecoderTerms], time_emb: torch.Tensor) -> torch.Tensor:
         x = x + self.time_proj(_swish(time_emb))[:, :, None]
         for layer, t in zip(self.layers, terms, strict=True):
             x = layer(x, t)
@@ -294,12 +356,12 @@ class DiffActDecoder(nn.Module):
         self.module = DecoderStack(config, config.feat_dim)
         self.conv_out = nn.Conv1d(p.num_f_maps, config.num_classes, 1)
 
-    def condition_terms(self, cond: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def condition_terms(self, cond: torch.Tensor) -> list[DecoderTerms]:
         """Per-layer condition halves of the query/key projections (reusable while ``cond`` is fixed)."""
         return self.module.condition_terms(cond)
 
     def forward(
-        self, cond: torch.Tensor, t: torch.Tensor, event: torch.Tensor, terms: list | None = None
+        self, cond: torch.Tensor, t: torch.Tensor, event: torch.Tensor, terms: list[DecoderTerms] | None = None
     ) -> torch.Tensor:
         emb = self.time_in[1](_swish(self.time_in[0](timestep_embedding(t, self.time_emb_dim))))
         terms = self.condition_terms(cond) if terms is None else terms
@@ -362,7 +424,7 @@ class DiffAct(nn.Module):
 
     # -- sampling -----------------------------------------------------------------------------
     def _denoise(
-        self, cond: torch.Tensor, terms: list, x: torch.Tensor, t: torch.Tensor
+        self, cond: torch.Tensor, terms: list[DecoderTerms] | None, x: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted noise and ``x_0`` (in ``[-scale, scale]``) from ``x_t``."""
         s = self.scale
@@ -390,7 +452,9 @@ class DiffAct(nn.Module):
         if seed is not None:
             generator = torch.Generator(device=cond.device).manual_seed(seed)
         shape = (cond.shape[0], self.num_classes, cond.shape[2])
-        terms = self.decoder.condition_terms(cond)
+        # In train mode (the release's frozen backbone while TST trains) dropout redraws the condition at
+        # every layer call, so nothing is reused.
+        terms = None if self.decoder.training else self.decoder.condition_terms(cond)
         x = torch.randn(shape, device=cond.device, generator=generator)
         x0 = x
         for time, time_next in ddim_time_pairs(self.num_timesteps, steps or self.sampling_timesteps):
