@@ -171,7 +171,7 @@ def save_timeline(
         raise ValueError("detections need scores to be drawn")
     labels = [int(x) for x in detections.labels.tolist()]
     scores = [float(x) for x in detections.scores.tolist()]
-    segs = [tuple(map(float, s)) for s in detections.segments.tolist()]
+    segs = [(float(s), float(e)) for s, e in detections.segments.tolist()]
     gt_labels = [int(x) for x in ground_truth.labels.tolist()] if ground_truth is not None else []
     best: dict[int, float] = {}
     for lab, sc in zip(labels, scores, strict=True):
@@ -186,9 +186,8 @@ def save_timeline(
         mine = sorted((d for d in zip(segs, labels, scores, strict=True) if d[1] == c), key=lambda d: -d[2])[:per_class]
         kept.extend(mine)
     shown_scores = [d[2] for d in kept]
-    norm = Normalize(vmin=min(shown_scores, default=0.0), vmax=max(max(shown_scores, default=1.0), 1e-6))
-    if norm.vmin == norm.vmax:
-        norm = Normalize(vmin=norm.vmin - 1e-6, vmax=norm.vmax)
+    low, high = min(shown_scores, default=0.0), max(max(shown_scores, default=1.0), 1e-6)
+    norm = Normalize(vmin=min(low, high - 1e-6), vmax=high)
     cmap = plt.get_cmap("viridis")
     fig, ax = plt.subplots(figsize=(12, 1.3 + 0.5 * max(len(rows), 1)))
     for (s, e), lab, sc in sorted(kept, key=lambda d: d[2]):

@@ -43,8 +43,8 @@ def _imports(module: str, path: Path, is_package: bool) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
+            for orelse in node.orelse:
+                visit(orelse)
             return
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)

@@ -158,19 +158,19 @@ class Registry:
         doc = description or _first_doc_line(factory)
         self._items[kind][name] = Component(kind, name, factory, config, self._owner, doc)
 
-    def add_model(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
+    def add_model(self, name: str, factory: Callable[..., Any], config: type, description: str = "") -> None:
         self.add("models", name, factory, config, description)
 
-    def add_backbone(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
+    def add_backbone(self, name: str, factory: Callable[..., Any], config: type, description: str = "") -> None:
         self.add("backbones", name, factory, config, description)
 
-    def add_refiner(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
+    def add_refiner(self, name: str, factory: Callable[..., Any], config: type, description: str = "") -> None:
         self.add("refiners", name, factory, config, description)
 
-    def add_dataset(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
+    def add_dataset(self, name: str, factory: Callable[..., Any], config: type, description: str = "") -> None:
         self.add("datasets", name, factory, config, description)
 
-    def add_metric(self, name: str, factory: Callable[[Any], Any], config: type, description: str = "") -> None:
+    def add_metric(self, name: str, factory: Callable[..., Any], config: type, description: str = "") -> None:
         self.add("metrics", name, factory, config, description)
 
     def add_command(self, name: str, command: Any, description: str = "") -> None:

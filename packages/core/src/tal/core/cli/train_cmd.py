@@ -261,7 +261,7 @@ def _eval_splits(args: argparse.Namespace, registry: Registry) -> list[int | Non
     if splits is None:
         raise ConfigError(f"{source}: --split applies to presets with splits (this config has none)")
     if raw == "all":
-        return list(splits)
+        return list[int | None](splits)
     try:
         chosen = [int(p) for p in str(raw).split(",") if p.strip()]
     except ValueError:
@@ -269,7 +269,7 @@ def _eval_splits(args: argparse.Namespace, registry: Registry) -> list[int | Non
     unknown = [k for k in chosen if k not in splits]
     if unknown or not chosen:
         raise ConfigError(f"--split {raw!r}: {source} has splits {list(splits)}")
-    return chosen
+    return list[int | None](chosen)
 
 
 def _eval(args: argparse.Namespace, registry: Registry) -> int:
