@@ -22,7 +22,9 @@ def test_plugin_registers_everything() -> None:
     assert report.status == "ok", report.error
     assert report.registered["models"] == ["actionformer"]
     assert report.registered["datasets"] == ["actionformer-features"]
-    assert report.registered["commands"] == ["actionformer", "infer"]
+    assert report.registered["commands"] == ["actionformer"]
+    assert report.registered["inferencers"] == ["actionformer"]
+    assert report.registered["checkpoint_formats"] == ["actionformer-release"]
     assert report.registered["demos"] == ["loc-actionformer"]
     assert "loc-actionformer/thumos_i3d" in report.registered["presets"]
 

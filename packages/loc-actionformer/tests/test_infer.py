@@ -130,7 +130,7 @@ def test_release_yaml_and_preset_configs(setup: dict[str, Any], capsys: pytest.C
         "model.fpn_dim=32", "model.head_dim=32", "model.max_buffer_len_factor=2.0", "model.test_cfg.max_seg_num=50",
         "model.test_cfg.pre_nms_topk=200", "model.test_cfg.multiclass_nms=true", "model.test_cfg.voting_thresh=0.75",
         "model.test_cfg.min_score=0.01", "model.train_cfg.head_empty_cls=[]", "data.val.default_fps=30",
-        "data.val.input_dim=16",
+        "data.val.input_dim=16", "data.train.input_dim=16",
     ]  # fmt: skip
     args = [a for item in shrink for a in ("--set", item)]
     code, _, err = run(
@@ -177,7 +177,8 @@ def test_bad_configs_and_checkpoints(setup: dict[str, Any], capsys: pytest.Captu
     exp["model"] = other
     (root / "other.yaml").write_text(yaml.safe_dump(exp))
     code, _, err = run(capsys, "--config", str(root / "other.yaml"), *common)
-    assert code == 2 and "weights do not fit" in err
+    assert code == 2 and "layout) do not fit ActionFormer" in err
+    assert "model.embd_dim is 16 here, the checkpoint has 32" in err
 
 
 def test_feature_files_in_other_layouts(setup: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_config
-from release_configs import RELEASE_CONFIGS, THUMOS_I3D
+from release_configs import RELEASE_CONFIGS
 
-from tal.loc_actionformer import ActionFormer, load_official_checkpoint, load_official_config, official_state_dict
+from tal.core.engine.checkpoint import load_model_weights
+from tal.core.errors import DataFormatError
+from tal.core.registry import get_registry
+from tal.loc_actionformer import ActionFormer, load_official_config, release_weights
 
 # shared/ sits beside the repository root
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "actionformer"
@@ -70,38 +73,34 @@ def _fake_release_checkpoint(model: torch.nn.Module) -> dict:
 
 
 def test_release_checkpoint_prefers_ema_and_loads_strict(tmp_path: Path) -> None:
-    source = ActionFormer(load_official_config(THUMOS_I3D))
+    source = ActionFormer(tiny_config())
     ckpt = _fake_release_checkpoint(source)
-    target = ActionFormer(load_official_config(THUMOS_I3D))
+    target = ActionFormer(tiny_config())
+    registry = get_registry()
+    path = tmp_path / "epoch_035.pth.tar"
+    torch.save(ckpt, path)
 
-    assert load_official_checkpoint(target, ckpt) == "state_dict_ema"
+    assert load_model_weights(target, path, registry) == "state_dict_ema"
     for k, v in target.state_dict().items():
         torch.testing.assert_close(v, source.state_dict()[k] + 1.0, rtol=0, atol=0)
 
-    assert load_official_checkpoint(target, ckpt, prefer_ema=False) == "state_dict"
+    assert load_model_weights(target, path, registry, prefer_ema=False) == "state_dict"
     for k, v in target.state_dict().items():
         torch.testing.assert_close(v, source.state_dict()[k], rtol=0, atol=0)
 
-    extra = dict(ckpt, state_dict_ema={**ckpt["state_dict_ema"], "module.bogus": torch.zeros(1)})
-    with pytest.raises(RuntimeError, match="bogus"):
-        load_official_checkpoint(target, extra)
-    missing = dict(ckpt, state_dict_ema={k: v for k, v in ckpt["state_dict_ema"].items() if "reg_head" not in k})
-    with pytest.raises(RuntimeError, match="reg_head"):
-        load_official_checkpoint(target, missing)
+    torch.save(dict(ckpt, state_dict_ema={**ckpt["state_dict_ema"], "module.bogus": torch.zeros(1)}), path)
+    with pytest.raises(DataFormatError, match="bogus"):
+        load_model_weights(target, path, registry)
+    missing = {k: v for k, v in ckpt["state_dict_ema"].items() if "reg_head" not in k}
+    torch.save(dict(ckpt, state_dict_ema=missing), path)
+    with pytest.raises(DataFormatError, match="reg_head"):
+        load_model_weights(target, path, registry)
 
 
-def test_release_checkpoint_file_loads_with_weights_only(tmp_path: Path) -> None:
-    source, target = ActionFormer(tiny_config()), ActionFormer(tiny_config())
-    path = tmp_path / "epoch_035.pth.tar"
-    torch.save(_fake_release_checkpoint(source), path)
-    assert load_official_checkpoint(target, path) == "state_dict_ema"
-    for k, v in target.state_dict().items():
-        torch.testing.assert_close(v, source.state_dict()[k] + 1.0)
-
-
-def test_official_state_dict_variants() -> None:
+def test_release_weights_variants() -> None:
     w = torch.zeros(2)
-    assert official_state_dict({"state_dict": {"module.a": w}}) == ({"a": w}, "state_dict")
-    assert official_state_dict({"module.a": w, "b": w})[1] == "<bare state dict>"
-    with pytest.raises(KeyError):
-        official_state_dict({"epoch": 3})
+    only = release_weights({"state_dict": {"module.a": w}}, prefer_ema=True)
+    assert (only.state_dict, only.source, only.strict) == ({"a": w}, "state_dict", True)
+    both = {"state_dict": {"module.a": w}, "state_dict_ema": {"module.a": w + 1}}
+    assert release_weights(both, prefer_ema=False).source == "state_dict"
+    assert release_weights(both, prefer_ema=True).source == "state_dict_ema"

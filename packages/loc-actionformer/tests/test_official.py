@@ -50,7 +50,7 @@ def test_thumos_translation() -> None:
     assert tr["feature_dir"] == "./data/thumos/i3d_features" and tr["file_prefix"] == ""
     assert (tr["feat_stride"], tr["num_frames"], tr["max_seq_len"], tr["crop_ratio"]) == (4, 16, 2304, [0.9, 1.0])
     assert exp["metric"] == {"name": "detection-map", "tiou_thresholds": [0.3, 0.4, 0.5, 0.6, 0.7], "top_k": [1, 5]}
-    cfg = load_experiment(exp)
+    cfg = load_experiment(exp, get_registry())
     assert cfg.model.max_div_factor == 576 and cfg.data.train.dataset_name == "thumos"
 
 
@@ -63,7 +63,7 @@ def test_other_datasets() -> None:
     assert ego["data"]["train"]["feature_dir"] == ["./data/ego4d/omnivore_features", "./data/ego4d/egovlp_features"]
     assert ego["metric"]["tiou_thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5] and ego["metric"]["top_k"] == [1, 5]
     for exp in (anet, ego):
-        load_experiment(exp)
+        load_experiment(exp, get_registry())
 
 
 def test_epic_empty_classes_from_the_annotation_file(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_release_yaml_file_and_convert_command(tmp_path: Path, capsys: pytest.Ca
     assert experiment_from_official(src) == experiment_from_official(THUMOS_I3D, label="thumos_i3d")
     out = tmp_path / "ours.yaml"
     assert main(["actionformer", "convert", str(src), "-o", str(out)]) == 0
-    cfg = load_experiment(out)
+    cfg = load_experiment(out, get_registry())
     assert cfg.train.epochs == 50 and cfg.model.n_mha_win_size == 19
     assert main(["actionformer", "convert", str(out)]) == 2
     assert "not a release config" in capsys.readouterr().err
@@ -139,10 +139,10 @@ def test_release_yaml_runs_through_tal_train_eval_and_validate(
     src = tmp_path / "tiny_release.yaml"
     src.write_text(yaml.safe_dump(release))
 
-    cfg = load_experiment(src)
+    cfg = load_experiment(src, get_registry())
     assert cfg.train.epochs == 2 and cfg.model.n_mha_win_size == 5 and cfg.data.val.subset == ["test"]
     assert cfg.train.output_dir == str(tmp_path / "ckpt" / "tiny_release")
-    assert load_experiment(src, overrides=["train.epochs=1"]).train.epochs == 1  # overrides use tal's keys
+    assert load_experiment(src, get_registry(), ["train.epochs=1"]).train.epochs == 1  # overrides use tal's keys
 
     assert main(["config", "validate", str(src)]) == 0
     assert main(["train", str(src), "--set", "train.epochs=1", "--set", "train.progress=false"]) == 0
@@ -155,4 +155,4 @@ def test_release_yaml_runs_through_tal_train_eval_and_validate(
     bad = tmp_path / "bad_release.yaml"
     bad.write_text(yaml.safe_dump({**release, "opt": {**release["opt"], "type": "Lion"}}))
     with pytest.raises(ConfigError, match=r"bad_release.yaml \(actionformer-release config\): opt.type"):
-        load_experiment(bad)
+        load_experiment(bad, get_registry())

@@ -1,7 +1,7 @@
 """ActionFormer (Zhang, Wu, Li, ECCV 2022) for tal: a reimplementation compatible with the release's checkpoints."""
 
 from tal.loc_actionformer.backbone import ConvTransformerBackbone
-from tal.loc_actionformer.checkpoint import load_official_checkpoint, official_state_dict, strip_prefix
+from tal.loc_actionformer.checkpoint import is_release_checkpoint, release_weights
 from tal.loc_actionformer.config import (
     RELEASE_DEFAULTS,
     ActionFormerConfig,
@@ -24,10 +24,9 @@ __all__ = [
     "batch_from_records",
     "build_model",
     "ctr_diou_loss_1d",
-    "load_official_checkpoint",
+    "is_release_checkpoint",
     "load_official_config",
     "official_config_dict",
-    "official_state_dict",
+    "release_weights",
     "sigmoid_focal_loss",
-    "strip_prefix",
 ]

@@ -121,14 +121,14 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
                 first = (vid, dets, batch["targets"][0], batch["duration"][0])
     atomic_write_text(out / "results.json", json.dumps({"results": results}) + "\n")
     assert first is not None
-    from tal.loc_actionformer.figure import save_timeline
+    from tal.core.figures import save_timeline
 
     vid, dets, gt, duration = first
     save_timeline(
         out / "timeline.png",
         dets,
         duration,
-        title=f"{vid}: detections (opacity = score), ground truth outlined",
+        title=f"{vid}: detections (colour = score), ground truth hatched",
         class_names=val_set.class_names,
         ground_truth=gt,
         max_rows=spec.num_classes,

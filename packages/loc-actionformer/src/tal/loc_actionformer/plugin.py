@@ -36,10 +36,28 @@ def register_datasets(registry: Registry) -> None:
 
 @hookimpl
 def register_commands(registry: Registry) -> None:
-    from tal.loc_actionformer.infer import ACTIONFORMER, INFER
+    from tal.loc_actionformer.cli import ACTIONFORMER
 
-    registry.add_command("infer", INFER)
     registry.add_command("actionformer", ACTIONFORMER)
+
+
+@hookimpl
+def register_inferencers(registry: Registry) -> None:
+    from tal.loc_actionformer.cli import INFERENCER
+
+    registry.add_inferencer("actionformer", INFERENCER)
+
+
+@hookimpl
+def register_checkpoint_formats(registry: Registry) -> None:
+    from tal.loc_actionformer.checkpoint import is_release_checkpoint, release_weights
+
+    registry.add_checkpoint_format(
+        "actionformer-release",
+        is_release_checkpoint,
+        release_weights,
+        "the release's epoch_*.pth.tar: state_dict / state_dict_ema with DataParallel's module. prefix",
+    )
 
 
 @hookimpl
