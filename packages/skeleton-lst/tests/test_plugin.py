@@ -1,0 +1,108 @@
+"""Plugin registration, presets, the release checkpoint format, tal lst commands, ensembles and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tal.core.config import load_experiment
+from tal.core.engine.checkpoint import find_weights, load_checkpoint
+from tal.core.registry import load_registry
+from tal.skeleton_lst import build_model
+from tal.skeleton_lst.ensemble import StreamScores, ensemble, read_scores, write_scores
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(strict=True)
+
+
+def test_registered_components(registry) -> None:
+    assert {"ctrgcn", "lst"} <= set(registry.names("models"))
+    assert {"ntu-skeleton", "nw-ucla", "synthetic-skeleton"} <= set(registry.names("datasets"))
+    assert "lst" in registry.names("commands") and "skeleton-lst" in registry.names("demos")
+    assert "ctrgcn-release" in registry.names("checkpoint_formats")
+    assert len([p for p in registry.names("presets") if p.startswith("skeleton-lst/")]) == 20
+
+
+def test_presets_carry_the_published_settings(registry) -> None:
+    cfg = load_experiment("skeleton-lst/ntu60-xsub-bone_motion", registry)
+    assert cfg.model.name == "lst" and cfg.model.modality == "bone" and cfg.model.num_class == 60
+    assert cfg.data.train.modality == "joint_motion" and cfg.data.train.random_rot
+    assert cfg.data.val.p_interval == [0.95]
+    t = cfg.train
+    assert (t.epochs, t.batch_size, t.optimizer.name, t.optimizer.lr, t.optimizer.weight_decay) == (110, 200, "sgd", 0.1, 5e-4)
+    assert (t.scheduler.warmup_epochs, t.scheduler.milestones, t.scheduler.gamma) == (5, [90, 100], 0.1)
+    ucla = load_experiment("skeleton-lst/ucla-joint", registry)
+    assert (ucla.train.optimizer.lr, ucla.train.optimizer.weight_decay, ucla.train.batch_size) == (0.2, 4e-4, 64)
+    assert ucla.data.train.repeat == 5 and ucla.model.dataset == "ucla"
+    assert registry.build("models", ucla.model).loss_alpha == 1.0
+
+
+def test_release_checkpoint_loads_strictly(registry, tmp_path: Path) -> None:
+    release = build_model("lst", 60, "ntu")
+    path = tmp_path / "runs-110-1234.pt"
+    torch.save({f"module.{k}": v for k, v in release.state_dict().items()}, path)
+    weights, layout = find_weights(load_checkpoint(path), registry, True, path)
+    assert layout == "ctrgcn-release" and weights.strict
+    model = build_model("lst", 60, "ntu")
+    model.load_state_dict(weights.state_dict, strict=True)
+    for k, v in release.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
+    # a model built from a tal config (wordllama, 256-d text) loads it too: the text branch is its own
+    cfg = load_experiment({"model": {"name": "lst", "num_class": 60}}, registry)
+    small = registry.build("models", cfg.model)
+    small.load_state_dict(small.adapt_checkpoint_state(weights.state_dict), strict=True)
+
+
+def test_lst_trains_through_the_registry(registry) -> None:
+    cfg = load_experiment({"model": {"name": "lst", "num_class": 10, "dataset": "ucla", "base_channel": 8}}, registry)
+    model = registry.build("models", cfg.model)
+    batch = {"inputs": torch.randn(4, 3, 12, 20, 1), "labels": torch.tensor([0, 3, 3, 9])}
+    losses = model(batch)
+    assert set(losses) == {"loss", "ce", "contrastive"} and torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    assert model.part_list[0].weight.grad is not None and model.logit_scale.grad is not None
+
+
+def test_ensemble_weights_and_matching(tmp_path: Path) -> None:
+    names = np.array(["a", "b", "c"])
+    labels = np.array([0, 1, 1])
+    joint = StreamScores(names, np.array([[1.0, 0.0], [0.4, 0.6], [0.9, 0.1]]), labels)
+    bone = StreamScores(names[::-1], np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]), labels[::-1])
+    total, result = ensemble({"joint": joint, "bone": bone})
+    np.testing.assert_allclose(total, [[1.0, 1.0], [0.4, 1.6], [0.9, 1.1]])  # 2 streams: 1 x joint + 1 x bone
+    assert result.topk[1] == pytest.approx(100 * 3 / 3)  # ties go to the lower class: a -> 0
+    four = {k: joint for k in ("joint", "bone", "joint_motion", "bone_motion")}
+    total4, _ = ensemble(four)
+    np.testing.assert_allclose(total4, joint.scores * 2.0)  # 0.8 + 0.8 + 0.2 + 0.2
+    path = write_scores(tmp_path / "j.npz", names, joint.scores, labels)
+    back = read_scores(path)
+    assert back.names.tolist() == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="same samples"):
+        ensemble({"joint": joint, "bone": StreamScores(np.array(["a", "b", "x"]), joint.scores, labels)})
+
+
+def test_tal_lst_ensemble_command(registry, tmp_path: Path, capsys) -> None:
+    from tal.core.cli.main import main
+
+    names = np.array(["a", "b"])
+    write_scores(tmp_path / "j.npz", names, np.array([[0.9, 0.1], [0.6, 0.4]]), [0, 1])
+    write_scores(tmp_path / "b.npz", names, np.array([[0.6, 0.4], [0.1, 0.9]]), [0, 1])
+    code = main(["lst", "ensemble", "--joint", str(tmp_path / "j.npz"), "--bone", str(tmp_path / "b.npz"), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["joint"]["top1"] == 50.0 and out["bone"]["top1"] == 100.0 and out["ensemble"]["top1"] == 100.0
+
+
+def test_demo_quick(tmp_path: Path) -> None:
+    from tal.skeleton_lst.demo import run_demo
+
+    results = run_demo(tmp_path, quick=True)
+    assert {"joint top1", "bone top1", "ensemble top1"} <= set(results)
+    assert (tmp_path / "skeleton.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())["ensemble top1"] == results["ensemble top1"]
