@@ -42,7 +42,9 @@ def test_ntu_reader_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     a = [body(rng) for _ in range(3)]
     path = tmp_path / "S001C002P003R002A013.skeleton"
-    write_skeleton(path, [[("72057594037931101", a[0])], [], [("72057594037931101", a[1])], [("72057594037931101", a[2])]])
+    write_skeleton(
+        path, [[("72057594037931101", a[0])], [], [("72057594037931101", a[1])], [("72057594037931101", a[2])]]
+    )
     ske = read_ntu_skeleton(path)
     assert ske.num_frames == 3 and ske.dropped_frames == [1]
     (b,) = ske.bodies.values()
@@ -55,7 +57,11 @@ def test_ntu_reader_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text,line,message",
     [
-        ("2\n1\n7 0 1\n25\n" + "0 0 0 1 1 1 1 0 0 0 0 2\n" * 25 + "1\n7 0 1\n25\n" + "0 0 0 1 1 1 1\n" * 3, 36, "ends early.*joint 4"),
+        (
+            "2\n1\n7 0 1\n25\n" + "0 0 0 1 1 1 1 0 0 0 0 2\n" * 25 + "1\n7 0 1\n25\n" + "0 0 0 1 1 1 1\n" * 3,
+            36,
+            "ends early.*joint 4",
+        ),
         ("1\n1\n7 0 1\n25\n" + "0 0 0 1 1 1 1\n" * 4 + "0 abc 0 1 1 1 1\n", 9, "non-numeric"),
         ("x\n", 1, "integer"),
         ("1\n1\n7 0 1\n24\n", 4, "expected 25 joints"),
@@ -175,7 +181,7 @@ def test_nw_ucla_reader_and_eval_transform(tmp_path: Path) -> None:
 def test_nw_ucla_reader_errors(tmp_path: Path) -> None:
     bad = tmp_path / "a01_s01_e01_v01.json"
     bad.write_text(json.dumps({"skeletons": [[[0, 0]] * 20]}))
-    with pytest.raises(DataFormatError, match="a01_s01_e01_v01.json.*shape"):
+    with pytest.raises(DataFormatError, match=r"a01_s01_e01_v01\.json.*shape"):
         read_nw_ucla(bad)
     wrong = tmp_path / "a01_s01_e01_v02.json"
     write_ucla(wrong, np.ones((2, 20, 3)), 5)

@@ -108,7 +108,7 @@ def test_eval_outputs_equal_einsum_oracle(name, num_class, dataset, modality, sh
             torch.testing.assert_close(out.logits, logits, atol=1e-10, rtol=1e-10)
             torch.testing.assert_close(out.logits, got, atol=1e-12, rtol=1e-12)
             torch.testing.assert_close(out.global_feature, glob, atol=1e-10, rtol=1e-10)
-            for a, b in zip(out.part_features, parts):
+            for a, b in zip(out.part_features, parts, strict=True):
                 torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
@@ -205,7 +205,7 @@ def test_lst_loss_against_loop_oracle() -> None:
     terms = []
     for i in range(5):
         s2t = cosine_logits(feats[i].tolist(), texts[i].tolist(), float(scale[0, i]))
-        t2s = [list(col) for col in zip(*s2t)]
+        t2s = [list(col) for col in zip(*s2t, strict=True)]
         terms.append((kl_loss_rows(s2t, labels.tolist()) + kl_loss_rows(t2s, labels.tolist())) / 2)
     ce = float(torch.nn.functional.cross_entropy(logits, labels))
     assert float(losses["contrastive"]) == pytest.approx(sum(terms) / 5, rel=1e-5)

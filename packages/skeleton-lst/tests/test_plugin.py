@@ -35,7 +35,13 @@ def test_presets_carry_the_published_settings(registry) -> None:
     assert cfg.data.train.modality == "joint_motion" and cfg.data.train.random_rot
     assert cfg.data.val.p_interval == [0.95]
     t = cfg.train
-    assert (t.epochs, t.batch_size, t.optimizer.name, t.optimizer.lr, t.optimizer.weight_decay) == (110, 200, "sgd", 0.1, 5e-4)
+    assert (t.epochs, t.batch_size, t.optimizer.name, t.optimizer.lr, t.optimizer.weight_decay) == (
+        110,
+        200,
+        "sgd",
+        0.1,
+        5e-4,
+    )
     assert (t.scheduler.warmup_epochs, t.scheduler.milestones, t.scheduler.gamma) == (5, [90, 100], 0.1)
     ucla = load_experiment("skeleton-lst/ucla-joint", registry)
     assert (ucla.train.optimizer.lr, ucla.train.optimizer.weight_decay, ucla.train.batch_size) == (0.2, 4e-4, 64)

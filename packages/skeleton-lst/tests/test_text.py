@@ -21,7 +21,8 @@ from tal.skeleton_lst.modeling.text import (
 
 
 def test_part_prompts_as_the_release_builds_them() -> None:
-    fields = "drink water;head tilts back; hand grasps cup; arm lifts cup; hip still; leg still; foot still.".split(";")
+    line = "drink water;head tilts back; hand grasps cup; arm lifts cup; hip still; leg still; foot still."
+    fields = line.split(";")
     head, hand, hip, foot = part_prompts(fields)
     assert head == "drink water,head tilts back"
     assert hand == "drink water hand grasps cup, arm lifts cup"  # no comma after the name

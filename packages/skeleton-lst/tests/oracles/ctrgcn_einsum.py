@@ -94,7 +94,7 @@ def lst_outputs(model, x: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
     x = rows.view(n, m, t, v, c).permute(0, 4, 2, 3, 1)
     feats = encode(model, x)
     parts = []
-    for proj, idx in zip(model.part_list, model.part_indices()):
+    for proj, idx in zip(model.part_list, model.part_indices(), strict=True):
         parts.append(F.linear(feats[:, :, :, :, idx].mean(4).mean(3).mean(1), proj.weight, proj.bias))
     pooled = feats.reshape(n, m, feats.shape[2], -1).mean(3).mean(1)
     head = model.linear_head[model.text_head]

@@ -29,4 +29,4 @@ def cosine_logits(f: list[list[float]], t: list[list[float]], scale: float) -> l
 
     fu = [unit(v) for v in f]
     tu = [unit(v) for v in t]
-    return [[scale * sum(a * b for a, b in zip(fi, tj)) for tj in tu] for fi in fu]
+    return [[scale * sum(a * b for a, b in zip(fi, tj, strict=True)) for tj in tu] for fi in fu]

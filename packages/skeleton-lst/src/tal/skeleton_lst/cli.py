@@ -92,7 +92,12 @@ def _ntu_prepare(args: argparse.Namespace) -> int:
     names = [f.stem for f in files]
     out = Path(args.out)
     for bench in args.benchmark or ["ntu60-xsub", "ntu60-xview"]:
-        file_name = {"ntu60-xsub": "NTU60_CS", "ntu60-xview": "NTU60_CV", "ntu120-xsub": "NTU120_CSub", "ntu120-xset": "NTU120_CSet"}[bench]
+        file_name = {
+            "ntu60-xsub": "NTU60_CS",
+            "ntu60-xview": "NTU60_CV",
+            "ntu120-xsub": "NTU120_CSub",
+            "ntu120-xset": "NTU120_CSet",
+        }[bench]
         keep = list(range(len(names)))
         if bench.startswith("ntu60"):
             from tal.skeleton_lst.data.ntu_skeleton import parse_ntu_name
@@ -108,8 +113,7 @@ def _scores(args: argparse.Namespace, registry: Registry) -> int:
     import torch
 
     from tal.core.config import load_experiment
-    from tal.core.engine.checkpoint import load_checkpoint
-    from tal.core.engine.checkpoint import find_weights
+    from tal.core.engine.checkpoint import find_weights, load_checkpoint
     from tal.core.engine.trainer import move_to
     from tal.core.errors import DataFormatError
     from tal.skeleton_lst.ensemble import write_scores
@@ -187,8 +191,13 @@ def _embed_text(args: argparse.Namespace) -> int:
     cache = TextEmbeddingCache(args.cache_dir)
     for class_set in args.class_set or ["ntu60", "ntu120", "ucla"]:
         bank = load_text_bank(class_set, encoder, cache)
-        print(f"{class_set}: {len(bank.synonyms)} synonyms, {bank.num_classes} x 4 part descriptions, {bank.dim}-d ({bank.identity})")
+        counts = f"{len(bank.synonyms)} synonyms, {bank.num_classes} x 4 part descriptions"
+        print(f"{class_set}: {counts}, {bank.dim}-d ({bank.identity})")
     return 0
 
 
-LST_COMMAND = Command(help="LST / CTR-GCN tools: NTU preparation, stream scores, ensembles, text embeddings", add_arguments=_add_arguments, run=_run)
+LST_COMMAND = Command(
+    help="LST / CTR-GCN tools: NTU preparation, stream scores, ensembles, text embeddings",
+    add_arguments=_add_arguments,
+    run=_run,
+)

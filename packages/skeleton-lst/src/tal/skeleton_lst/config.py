@@ -13,7 +13,12 @@ __all__ = ["RELEASE_K", "CTRGCNConfig", "LSTConfig", "default_alpha", "default_c
 
 Dataset = Literal["ntu", "ucla"]
 #: LST's ``k`` of the modality matrix ``I - A_out^k`` per (dataset, modality) in the release configs.
-RELEASE_K: dict[tuple[str, str], int] = {("ntu", "joint"): 8, ("ntu", "bone"): 1, ("ucla", "joint"): 6, ("ucla", "bone"): 1}
+RELEASE_K: dict[tuple[str, str], int] = {
+    ("ntu", "joint"): 8,
+    ("ntu", "bone"): 1,
+    ("ucla", "joint"): 6,
+    ("ucla", "bone"): 1,
+}
 
 
 def default_num_person(dataset: str) -> int:

@@ -25,33 +25,38 @@ from tal.skeleton_lst.data.datasets import SyntheticSkeletonConfig, SyntheticSke
 from tal.skeleton_lst.data.synthetic import CLASSES
 from tal.skeleton_lst.ensemble import StreamScores, ensemble
 from tal.skeleton_lst.graphs import GRAPHS
-from tal.skeleton_lst.models import build_model
 from tal.skeleton_lst.modeling.lst import LSTModel
 from tal.skeleton_lst.modeling.text import ClassTexts, WordLlamaEncoder, embed_class_texts
+from tal.skeleton_lst.models import build_model
 
 __all__ = ["DEMO_TEXTS", "render_stick_figures", "run_demo"]
 
+_DEMO_SYNONYMS = (
+    ("wave right hand", "greet with the right hand", "hail", "wave hello"),
+    ("wave left hand", "greet with the left hand", "signal goodbye", "wave"),
+    ("squat down", "crouch", "bend the knees", "sit on the heels"),
+    ("walk on the spot", "march in place", "step", "stride"),
+    ("raise both arms", "lift the arms", "cheer", "hands up"),
+    ("bend forward", "bow", "lean over", "stoop"),
+)
+_DEMO_PARTS = (  # head; hand, arm; hip; leg, foot (composed with the class name as LST's prompts)
+    ("head stays still", "right hand swings, arm raised", "hip still", "legs still, feet planted"),
+    ("head stays still", "left hand swings, arm raised", "hip still", "legs still, feet planted"),
+    ("head moves down", "hands stay low, arms by the sides", "hips drop", "knees bend, feet flat"),
+    ("head steady", "hands swing, arms alternate", "hips sway", "knees lift, feet step"),
+    ("head still", "hands go up, arms lift sideways", "hip still", "legs still, feet planted"),
+    ("head goes down", "hands move forward, arms hang", "hips fold", "legs straight, feet planted"),
+)
 #: synonyms (item 0 = name) and (head, hand, hip, foot) descriptions of the synthetic classes
 DEMO_TEXTS = ClassTexts(
     "synthetic",
     CLASSES,
-    (
-        ("wave right hand", "greet with the right hand", "hail", "wave hello"),
-        ("wave left hand", "greet with the left hand", "signal goodbye", "wave"),
-        ("squat down", "crouch", "bend the knees", "sit on the heels"),
-        ("walk on the spot", "march in place", "step", "stride"),
-        ("raise both arms", "lift the arms", "cheer", "hands up"),
-        ("bend forward", "bow", "lean over", "stoop"),
+    _DEMO_SYNONYMS,
+    tuple(
+        (f"{name},{head}", f"{name} {hand}", f"{name},{hip}", f"{name},{foot}")
+        for name, (head, hand, hip, foot) in zip(CLASSES, _DEMO_PARTS, strict=True)
     ),
-    (
-        ("wave right hand,head stays still", "wave right hand right hand swings overhead, arm raised", "wave right hand,hip still", "wave right hand,legs still,feet planted"),
-        ("wave left hand,head stays still", "wave left hand left hand swings overhead, arm raised", "wave left hand,hip still", "wave left hand,legs still,feet planted"),
-        ("squat down,head moves down", "squat down hands stay low, arms by the sides", "squat down,hips drop", "squat down,knees bend,feet flat"),
-        ("walk on the spot,head steady", "walk on the spot hands swing, arms alternate", "walk on the spot,hips sway", "walk on the spot,knees lift,feet step"),
-        ("raise both arms,head still", "raise both arms hands go up, arms lift sideways", "raise both arms,hip still", "raise both arms,legs still,feet planted"),
-        ("bend forward,head goes down", "bend forward hands move forward, arms hang", "bend forward,hips fold", "bend forward,legs straight,feet planted"),
-    ),
-)  # fmt: skip
+)
 
 
 def render_stick_figures(sequence: np.ndarray, path: Path, title: str, frames: int = 6) -> Path:
@@ -64,7 +69,7 @@ def render_stick_figures(sequence: np.ndarray, path: Path, title: str, frames: i
     t = sequence.shape[1]
     picks = np.linspace(0, t - 1, frames).astype(int)
     fig, axes = plt.subplots(1, frames, figsize=(2.0 * frames, 3.2), sharey=True)
-    for ax, f in zip(np.atleast_1d(axes), picks):
+    for ax, f in zip(np.atleast_1d(axes), picks, strict=True):
         joints = sequence[:, f, :, 0]  # (3, 25)
         for child, parent in GRAPHS["ntu"].inward:
             ax.plot(joints[0, [child, parent]], joints[1, [child, parent]], "-", color="tab:blue", lw=2)

@@ -35,7 +35,12 @@ def write_scores(path: str | Path, names: Sequence[str], scores: np.ndarray, lab
 
     p = Path(path)
     with atomic_open(p, "wb") as f:
-        np.savez(f, names=np.asarray(names, dtype=str), scores=np.asarray(scores, np.float32), labels=np.asarray(labels, np.int64))
+        np.savez(
+            f,
+            names=np.asarray(names, dtype=str),
+            scores=np.asarray(scores, np.float32),
+            labels=np.asarray(labels, np.int64),
+        )
     return p
 
 
@@ -52,7 +57,9 @@ def read_scores(path: str | Path) -> StreamScores:
     except (OSError, ValueError) as exc:
         raise DataFormatError(p, f"not a readable .npz score file: {exc}") from None
     if out.scores.ndim != 2 or len(out.scores) != len(out.names) or len(out.labels) != len(out.names):
-        raise DataFormatError(p, f"scores {out.scores.shape}, names {out.names.shape}, labels {out.labels.shape} disagree")
+        raise DataFormatError(
+            p, f"scores {out.scores.shape}, names {out.names.shape}, labels {out.labels.shape} disagree"
+        )
     return out
 
 
@@ -73,7 +80,7 @@ def ensemble(
     base = streams[order[0]]
     index = {str(n): i for i, n in enumerate(base.names)}
     total = np.zeros_like(base.scores)
-    for name, weight in zip(order, w):
+    for name, weight in zip(order, w, strict=True):
         s = streams[name]
         if set(map(str, s.names)) != set(index):
             raise ValueError(f"stream {name!r} does not hold the same samples as {order[0]!r}")

@@ -91,12 +91,14 @@ def _zero_based(pairs: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ..
     return tuple((a - 1, b - 1) for a, b in pairs)
 
 
+_NTU_INWARD = _zero_based(NTU_INWARD_1BASED)
+_UCLA_INWARD = _zero_based(UCLA_INWARD_1BASED)
 GRAPHS: dict[str, SkeletonGraph] = {
     # LST's outward list for NTU reverses its (parent, child) tree: (child, parent)
-    "ntu": SkeletonGraph("ntu", 25, _zero_based(NTU_INWARD_1BASED), tuple((c, p) for p, c in _zero_based(NTU_LST_TREE_1BASED))),
+    "ntu": SkeletonGraph("ntu", 25, _NTU_INWARD, tuple((c, p) for p, c in _zero_based(NTU_LST_TREE_1BASED))),
     # for NW-UCLA the release uses CTR-GCN's outward list, (parent, child)
-    "ucla": SkeletonGraph("ucla", 20, _zero_based(UCLA_INWARD_1BASED), tuple((p, c) for c, p in _zero_based(UCLA_INWARD_1BASED))),
-}  # fmt: skip
+    "ucla": SkeletonGraph("ucla", 20, _UCLA_INWARD, tuple((p, c) for c, p in _UCLA_INWARD)),
+}
 
 
 def get_graph(dataset: str) -> SkeletonGraph:

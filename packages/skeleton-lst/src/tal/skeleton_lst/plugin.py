@@ -16,7 +16,9 @@ def register_models(registry: Registry) -> None:
     from tal.skeleton_lst.config import CTRGCNConfig, LSTConfig
     from tal.skeleton_lst.models import build_ctrgcn, build_lst
 
-    registry.add_model("ctrgcn", build_ctrgcn, CTRGCNConfig, "CTR-GCN (ICCV 2021) skeleton classifier, release-compatible")
+    registry.add_model(
+        "ctrgcn", build_ctrgcn, CTRGCNConfig, "CTR-GCN (ICCV 2021) skeleton classifier, release-compatible"
+    )
     registry.add_model("lst", build_lst, LSTConfig, "CTR-GCN + LST 4-part language supervision, release-compatible")
 
 

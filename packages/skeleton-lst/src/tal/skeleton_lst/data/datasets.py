@@ -195,5 +195,3 @@ class SyntheticSkeletons(SkeletonDataset):
 
     def __getitem__(self, index: int) -> tuple[str, np.ndarray, int]:
         return f"synthetic_{index}", self.data[index], int(self.labels[index])
-
-

@@ -16,7 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MODALITIES", "apply_modality", "random_rot", "rotation_matrix", "to_bone", "to_motion", "valid_crop_resize", "valid_frames"]
+__all__ = [
+    "MODALITIES",
+    "apply_modality",
+    "random_rot",
+    "rotation_matrix",
+    "to_bone",
+    "to_motion",
+    "valid_crop_resize",
+    "valid_frames",
+]
 
 MODALITIES = ("joint", "bone", "joint_motion", "bone_motion")
 

@@ -21,7 +21,14 @@ from tal.core.errors import DataFormatError
 from tal.skeleton_lst.data.transforms import apply_modality
 from tal.skeleton_lst.graphs import BONE_PAIRS
 
-__all__ = ["UCLA_ACTIONS", "read_nw_ucla", "ucla_eval_transform", "ucla_label_from_name", "ucla_train_transform", "view_of"]
+__all__ = [
+    "UCLA_ACTIONS",
+    "read_nw_ucla",
+    "ucla_eval_transform",
+    "ucla_label_from_name",
+    "ucla_train_transform",
+    "view_of",
+]
 
 WINDOW = 52
 NUM_JOINTS = 20
@@ -109,7 +116,9 @@ def ucla_eval_transform(joints: np.ndarray, modality: str = "joint") -> np.ndarr
     return _finish(value[idx], modality)
 
 
-def ucla_train_transform(joints: np.ndarray, modality: str = "joint", rng: np.random.Generator | None = None) -> np.ndarray:
+def ucla_train_transform(
+    joints: np.ndarray, modality: str = "joint", rng: np.random.Generator | None = None
+) -> np.ndarray:
     """The release's training input ``(3, 52, 20, 1)`` float64 (random view, scale and frames)."""
     gen = rng if rng is not None else np.random.default_rng()
     agx, agy = int(gen.integers(-60, 61)), int(gen.integers(-60, 61))

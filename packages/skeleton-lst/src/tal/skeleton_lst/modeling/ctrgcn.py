@@ -123,7 +123,7 @@ class CTRGC(nn.Module):
 def _stack_1x1(convs: list[nn.Conv2d]) -> tuple[Tensor, Tensor]:
     """The weights ``(sum C_out, C_in)`` and biases of several 1x1 convolutions on the same input."""
     weight = torch.cat([c.weight.flatten(1) for c in convs])
-    bias = torch.cat([c.bias for c in convs])  # type: ignore[misc]
+    bias = torch.cat([c.bias for c in convs if c.bias is not None])
     return weight, bias
 
 
@@ -139,8 +139,9 @@ class UnitGCN(nn.Module):
         super().__init__()
         self.num_subset = int(A.shape[0])
         self.out_channels = out_channels
-        self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(self.num_subset))
-        self.rel_channels = self.convs[0].rel_channels  # type: ignore[union-attr]
+        subsets = [CTRGC(in_channels, out_channels) for _ in range(self.num_subset)]
+        self.convs = nn.ModuleList(subsets)
+        self.rel_channels = subsets[0].rel_channels
         self.down: nn.Module | None = None
         self.has_residual = residual
         if residual and in_channels != out_channels:
@@ -155,23 +156,26 @@ class UnitGCN(nn.Module):
                 _bn_init(m, 1.0)
         _bn_init(self.bn, 1e-6)
 
+    def subsets(self) -> list[CTRGC]:
+        return [c for c in self.convs if isinstance(c, CTRGC)]
+
     def topology(self, x: Tensor) -> Tensor:
         """The refined topology ``(N, K, C_out, V, V)`` of every subset."""
         n, _, _, v = x.shape
         k, r = self.num_subset, self.rel_channels
-        convs = list(self.convs)
-        w12, b12 = _stack_1x1([c.conv1 for c in convs] + [c.conv2 for c in convs])  # type: ignore[union-attr]
+        convs = self.subsets()
+        w12, b12 = _stack_1x1([c.conv1 for c in convs] + [c.conv2 for c in convs])
         q = F.linear(x.mean(2).transpose(1, 2), w12, b12)  # (N, V, 2*K*R)
         q = q.transpose(1, 2).reshape(n, 2, k, r, v)
         rel = torch.tanh(q[:, 0].unsqueeze(-1) - q[:, 1].unsqueeze(-2))  # (N, K, R, V, V)
-        w4 = torch.cat([c.conv4.weight for c in convs])  # type: ignore[union-attr]
-        b4 = torch.cat([c.conv4.bias for c in convs])  # type: ignore[union-attr]
+        w4 = torch.cat([c.conv4.weight for c in convs])
+        b4 = torch.cat([c.conv4.bias for c in convs if c.conv4.bias is not None])
         refined = F.conv2d(rel.reshape(n, k * r, v, v), w4, b4, groups=k)  # (N, K*C, V, V)
         return refined.view(n, k, self.out_channels, v, v) * self.alpha + self.PA.unsqueeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, t, v = x.shape
-        w3, b3 = _stack_1x1([c.conv3 for c in self.convs])  # type: ignore[union-attr]
+        w3, b3 = _stack_1x1([c.conv3 for c in self.subsets()])
         feats = F.conv2d(x, w3.unsqueeze(-1).unsqueeze(-1), b3).view(n, self.num_subset, self.out_channels, t, v)
         y = graph_aggregate(feats, self.topology(x), sum_subsets=True)
         y = self.bn(y)
@@ -294,7 +298,7 @@ class CTRGCN(nn.Module):
         return self.fc(self.drop_out(pooled))
 
     def forward(self, x: Tensor | Mapping[str, Any]) -> Any:
-        """Logits ``(N, num_class)`` of skeletons ``(N, C, T, V, M)``; for a tal batch dict see :meth:`forward_batch`."""
+        """Logits ``(N, num_class)`` of skeletons ``(N, C, T, V, M)``; a tal batch dict: :meth:`forward_batch`."""
         if isinstance(x, Mapping):
             return self.forward_batch(x)
         return self.classify(self.pool(self.encode(x)))

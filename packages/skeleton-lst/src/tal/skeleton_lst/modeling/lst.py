@@ -88,10 +88,10 @@ class LSTModel(CTRGCN):
         self.text_dim = text_dim
         self.text_head = text_head
         self.logit_scale = nn.Parameter(torch.ones(1, NUM_TERMS) * math.log(1 / 0.07))
-        self.linear_head = nn.ModuleDict({text_head: nn.Linear(self.feature_dim, text_dim)})
-        head = self.linear_head[text_head]
+        head = nn.Linear(self.feature_dim, text_dim)
         nn.init.kaiming_normal_(head.weight, mode="fan_out")  # the release's conv_init
         nn.init.constant_(head.bias, 0.0)
+        self.linear_head = nn.ModuleDict({text_head: head})
         self.part_list = nn.ModuleList(nn.Linear(self.feature_dim, text_dim) for _ in range(4))
         fc = self.fc  # the release registers fc after the text projections: keep its state_dict order
         del self.fc
@@ -104,7 +104,9 @@ class LSTModel(CTRGCN):
     def set_text_bank(self, bank: TextBank) -> None:
         """Attach the fixed text features used by the training loss (not saved in the state dict)."""
         if bank.dim != self.text_dim:
-            raise ValueError(f"text features are {bank.dim}-d ({bank.identity}) but the model projects to {self.text_dim}")
+            raise ValueError(
+                f"text features are {bank.dim}-d ({bank.identity}) but the model projects to {self.text_dim}"
+            )
         if bank.num_classes != self.num_class:
             raise ValueError(f"text features describe {bank.num_classes} classes, the model has {self.num_class}")
         counts = np.bincount(bank.synonym_class, minlength=self.num_class)
@@ -123,10 +125,16 @@ class LSTModel(CTRGCN):
         """One random synonym embedding per sample ``(B, D)`` and the four part embeddings ``(B, D)``."""
         if self.text_bank is None:
             raise RuntimeError("LST training needs text features: call set_text_bank() (the registry factory does)")
-        count = self.text_synonym_count[labels]
-        pick = self.text_synonym_start[labels] + (torch.rand(labels.shape, device=labels.device) * count).long()
-        parts = self.text_parts[labels]  # (B, 4, D)
-        return self.text_synonyms[pick], list(parts.unbind(1))
+        count = self._buffer("text_synonym_count")[labels]
+        offset = (torch.rand(labels.shape, device=labels.device) * count).long()
+        pick = self._buffer("text_synonym_start")[labels] + offset
+        parts = self._buffer("text_parts")[labels]  # (B, 4, D)
+        return self._buffer("text_synonyms")[pick], list(parts.unbind(1))
+
+    def _buffer(self, name: str) -> Tensor:
+        value = getattr(self, name)
+        assert isinstance(value, Tensor)
+        return value
 
     # -- forward ----------------------------------------------------------------------------------
     def apply_modality(self, x: Tensor) -> Tensor:
@@ -142,7 +150,10 @@ class LSTModel(CTRGCN):
         """Logits, the projected global feature, the logit scales and the projected part features."""
         self.check_input(x)
         feats = self.encode(self.apply_modality(x))  # (N, M, C, T', V)
-        parts = [proj(feats[..., idx].mean(-1).mean(-1).mean(1)) for proj, idx in zip(self.part_list, self.part_indices())]
+        parts = [
+            proj(feats[..., idx].mean(-1).mean(-1).mean(1))
+            for proj, idx in zip(self.part_list, self.part_indices(), strict=True)
+        ]
         pooled = self.pool(feats)
         glob = self.linear_head[self.text_head](pooled)
         return LSTOutput(self.classify(pooled), glob, self.logit_scale, parts)
@@ -243,7 +254,7 @@ def lst_loss(
     terms = []
     feats = [out.global_feature, *out.part_features]
     texts = [global_text, *part_text]
-    for i, (f, t) in enumerate(zip(feats, texts)):
+    for i, (f, t) in enumerate(zip(feats, texts, strict=True)):
         s2t, t2s = similarity_logits(f.float(), t.float().to(f.device), out.logit_scale[:, i].mean().float())
         terms.append((contrastive_kl(s2t, match.float()) + contrastive_kl(t2s, match.float())) / 2)
     contrastive = torch.stack(terms).mean()

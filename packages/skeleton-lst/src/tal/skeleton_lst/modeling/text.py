@@ -91,7 +91,9 @@ def part_prompts(fields: Sequence[str]) -> tuple[str, str, str, str]:
     ``name; head; hand; arm; hip; leg; foot``: ``name,head``, ``name`` + ``hand,arm`` (no comma after
     the name, as the release), ``name,hip``, ``name,leg,foot``."""
     if len(fields) < 7:
-        raise ValueError(f"a part description needs 7 ';'-separated fields (name;head;hand;arm;hip;leg;foot), got {len(fields)}")
+        raise ValueError(
+            f"a part description needs 7 ';'-separated fields (name;head;hand;arm;hip;leg;foot), got {len(fields)}"
+        )
     name = fields[0]
     return (
         name + "," + fields[1],
@@ -155,7 +157,9 @@ class WordLlamaEncoder:
             import wordllama
             from wordllama import WordLlama
         except ImportError as exc:
-            raise ConfigError("the wordllama text encoder needs the `wordllama` package (pip install wordllama)") from exc
+            raise ConfigError(
+                "the wordllama text encoder needs the `wordllama` package (pip install wordllama)"
+            ) from exc
         folder = Path(wordllama.__file__).parent
         try:  # its cache layout is <cache_dir>/weights and <cache_dir>/tokenizers: the package folder itself
             self._model = WordLlama.load(config="l2_supercat", dim=256, cache_dir=folder, disable_download=True)
@@ -172,7 +176,9 @@ class ClipTextEncoder:
     def __init__(self, weights: str | Path, dim: int = 512) -> None:
         path = Path(weights)
         if not path.is_file():
-            raise ConfigError(f"model.text_encoder.weights: CLIP weights file {path} not found (tal never downloads it)")
+            raise ConfigError(
+                f"model.text_encoder.weights: CLIP weights file {path} not found (tal never downloads it)"
+            )
         try:
             import clip
         except ImportError as exc:

@@ -61,7 +61,13 @@ def preset(benchmark: str, stream: str) -> dict[str, Any]:
             "train": _train(0.2, 4e-4, 64, output),
         }
     path, num_class = BENCHMARK_FILES[benchmark]
-    ntu = {"name": "ntu-skeleton", "data_path": path, "modality": data_modality, "num_classes": num_class, "window_size": 64}
+    ntu = {
+        "name": "ntu-skeleton",
+        "data_path": path,
+        "modality": data_modality,
+        "num_classes": num_class,
+        "window_size": 64,
+    }
     return {
         "model": {"name": "lst", "num_class": num_class, "dataset": "ntu", "modality": model_modality},
         "data": {
