@@ -19,13 +19,13 @@ from typing import Any
 
 import torch
 
-SHAPES = {"thumos_i3d": (2, 2304), "anet_tsp": (16, 768), "anet_i3d": (16, 192)}
+SHAPES = {"thumos_i3d": (2, 2304), "anet_tsp": (16, 192), "anet_i3d": (16, 192)}  # batch size, max_seq_len
 
 
 def build(name: str) -> Any:
     from tal.loc_actionformer import ActionFormer
     from tal.loc_actionformer.config import ActionFormerConfig
-    from tal.loc_actionformer.presets import preset
+    from tal.loc_actionformer.release.presets import preset
 
     cfg = preset(name)["model"]
     cfg.pop("name")

@@ -39,78 +39,16 @@ T = 2304
 CONFIGS = ("baseline", "fast")
 
 
-# ----------------------------------------------------------------------------- plain post-processing
-def loop_soft_nms(segs: torch.Tensor, scores: torch.Tensor, iou_thr: float, sigma: float, min_score: float):
-    """Gaussian soft-NMS of one class, one selection per Python iteration (the release's C++ loop:
-    first maximum wins, decayed candidates under ``min_score`` are replaced by the last one)."""
-    segs, scores = segs.clone(), scores.clone()
-    idx = torch.arange(len(scores))
-    n = len(scores)
-    out_segs, out_scores, out_idx = [], [], []
-    i = 0
-    while i < n:
-        j = i + int(torch.argmax(scores[i:n]))
-        for t in (segs, scores, idx):
-            t[[i, j]] = t[[j, i]]
-        out_segs.append(segs[i].clone())
-        out_scores.append(scores[i].clone())
-        out_idx.append(int(idx[i]))
-        x1, x2 = segs[i]
-        rest = slice(i + 1, n)
-        inter = (torch.minimum(segs[rest, 1], x2) - torch.maximum(segs[rest, 0], x1)).clamp(min=0)
-        area_i = x2 - x1 + 1e-6
-        area = segs[rest, 1] - segs[rest, 0] + 1e-6
-        ovr = inter / (area_i + area - inter)
-        scores[rest] *= torch.exp(-(ovr * ovr) / sigma)
-        k = i + 1
-        while k < n:  # drop low scores by moving the last remaining candidate into the slot
-            low = torch.nonzero(scores[k:n] < min_score)
-            if len(low) == 0:
-                break
-            k += int(low[0])
-            n -= 1
-            for t in (segs, scores, idx):
-                t[k] = t[n]
-        i += 1
-    if not out_segs:
-        return segs[:0], scores[:0], idx[:0]
-    return torch.stack(out_segs), torch.stack(out_scores), torch.tensor(out_idx)
+# the plain loops are the package's test oracles (packages/loc-actionformer/tests/oracles, not shipped)
+ORACLES = Path(__file__).resolve().parents[1] / "packages" / "loc-actionformer" / "tests"
 
 
-def loop_postprocess(model: Any, outputs: Any, fps: float, stride: float, nframes: float, duration: float):
-    """Decoding and multiclass soft-NMS as plain Python loops (no score voting: multiclass NMS)."""
-    points, fpn_masks, cls_logits, offsets = outputs
-    tc = model.test_cfg
-    segs_all, scores_all, labels_all = [], [], []
-    for logit, off, pts, mask in zip(cls_logits, offsets, points, fpn_masks, strict=True):
-        prob = (logit[0].float().sigmoid() * mask[0, :, None]).flatten()
-        keep = torch.nonzero(prob > tc.pre_nms_thresh).squeeze(1)
-        p, order = prob[keep].sort(descending=True, stable=True)
-        k = min(tc.pre_nms_topk, keep.numel())
-        for score, flat in zip(p[:k].tolist(), keep[order[:k]].tolist(), strict=True):
-            t_idx, c = divmod(flat, model.num_classes)
-            t, s = float(pts[t_idx, 0]), float(pts[t_idx, 3])
-            left, right = float(off[0, t_idx, 0]), float(off[0, t_idx, 1])
-            seg = (t - left * s, t + right * s)
-            if seg[1] - seg[0] > tc.duration_thresh:
-                segs_all.append(seg)
-                scores_all.append(score)
-                labels_all.append(c)
-    segs = torch.tensor(segs_all, dtype=torch.float32)
-    scores = torch.tensor(scores_all, dtype=torch.float32)
-    labels = torch.tensor(labels_all, dtype=torch.int64)
-    kept_s, kept_sc, kept_l = [], [], []
-    for c in torch.unique(labels).tolist():
-        sel = torch.nonzero(labels == c).squeeze(1)
-        s, sc, _ = loop_soft_nms(segs[sel], scores[sel], tc.iou_threshold, tc.nms_sigma, tc.min_score)
-        s, sc = s[: tc.max_seg_num], sc[: tc.max_seg_num]
-        kept_s.append(s)
-        kept_sc.append(sc)
-        kept_l.append(torch.full((len(sc),), c, dtype=torch.int64))
-    s, sc, lab = torch.cat(kept_s), torch.cat(kept_sc), torch.cat(kept_l)
-    order = torch.sort(sc, descending=True).indices[: tc.max_seg_num]
-    secs = ((s[order].double() * stride + 0.5 * nframes) / fps).clamp(0, duration)
-    return secs, sc[order].double(), lab[order]
+def loop_postprocess(*args: Any) -> Any:
+    """Decoding and multiclass soft-NMS as plain Python loops (the oracle of the package's tests)."""
+    sys.path.insert(0, str(ORACLES))
+    from oracles.postprocess_loops import loop_postprocess as oracle
+
+    return oracle(*args)
 
 
 # ----------------------------------------------------------------------------- children
@@ -122,12 +60,11 @@ def status_mb(field: str) -> float:
 
 
 def build(config: str) -> Any:
-    from tal.loc_actionformer import ActionFormer
-    from tal.loc_actionformer.presets import preset
+    from tal.loc_actionformer import ActionFormer, ActionFormerConfig
+    from tal.loc_actionformer.release.presets import preset
 
     cfg = preset(THUMOS)["model"]
     cfg.pop("name")
-    from tal.loc_actionformer.config import ActionFormerConfig
 
     torch.manual_seed(0)
     model = ActionFormer(ActionFormerConfig(**cfg, attn_impl="band_mask" if config == "baseline" else "blocked_sdpa"))
@@ -154,7 +91,7 @@ def child_infer(config: str, repeats: int, out: Path) -> dict[str, Any]:
                 inputs, masks = model.preprocess([feats])
                 outputs = model.forward_features(inputs, masks)
                 t_net = time.perf_counter() - t0
-                return loop_postprocess(model, outputs, 30.0, 4.0, 16.0, meta["duration"]), t_net
+                return loop_postprocess(outputs, model.test_cfg, 30.0, 4.0, 16.0, meta["duration"]), t_net
         with torch.inference_mode():
             cands = model.detect([feats])
             t_net = time.perf_counter() - t0

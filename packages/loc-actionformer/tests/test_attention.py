@@ -1,4 +1,4 @@
-"""Windowed local attention: the blocked SDPA fast path equals full attention with a band mask."""
+"""Local attention: the blocked SDPA fast path and the band-mask reference equal the loop oracle."""
 
 from __future__ import annotations
 
@@ -9,40 +9,15 @@ import torch
 from conftest import tiny_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles.local_attention import local_attention_loop
 
 from tal.loc_actionformer import ActionFormer
-from tal.loc_actionformer.blocks import (
+from tal.loc_actionformer.modeling.blocks import (
     MaskedMHCA,
     TransformerBlock,
     local_attention_blocked,
     local_attention_reference,
 )
-
-
-def release_semantics(q, k, v, key_mask, w, rel_bias=None):
-    """Direct loop over queries, written from the release's description of its sliding-chunk attention.
-
-    Query ``i`` scores keys ``i - w .. i + w``; positions outside ``[0, T)`` are dropped (-inf), padded
-    keys get ``-1e4`` added, ``rel_bias[:, j - i + w]`` is added when given; rows of padded queries are 0.
-    """
-    b, h, t, d = q.shape
-    out = torch.zeros(b, h, t, d, dtype=torch.float64)
-    for bi in range(b):
-        for hi in range(h):
-            for i in range(t):
-                if not key_mask[bi, i]:
-                    continue
-                js = [j for j in range(i - w, i + w + 1) if 0 <= j < t]
-                scores = []
-                for j in js:
-                    s = float(q[bi, hi, i].double() @ k[bi, hi, j].double()) / math.sqrt(d)
-                    s += 0.0 if key_mask[bi, j] else -1e4
-                    if rel_bias is not None:
-                        s += float(rel_bias[hi, j - i + w])
-                    scores.append(s)
-                p = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)
-                out[bi, hi, i] = sum(pj * v[bi, hi, j].double() for pj, j in zip(p, js, strict=True))
-    return out
 
 
 def _inputs(b, h, t, d, lengths):
@@ -56,7 +31,7 @@ def _inputs(b, h, t, d, lengths):
 def test_both_paths_match_release_semantics(w: int, with_bias: bool) -> None:
     q, k, v, key_mask = _inputs(2, 2, 23, 8, [23, 14])
     rel_bias = torch.randn(2, 2 * w + 1) if with_bias else None
-    expected = release_semantics(q, k, v, key_mask, w, rel_bias).float()
+    expected = local_attention_loop(q, k, v, key_mask, w, rel_bias).float()
     ref = local_attention_reference(q, k, v, key_mask, w, rel_bias=rel_bias)
     fast = local_attention_blocked(q, k, v, key_mask, w, rel_bias=rel_bias)
     torch.testing.assert_close(ref, expected, atol=1e-5, rtol=1e-5)

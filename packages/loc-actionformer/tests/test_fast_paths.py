@@ -15,7 +15,7 @@ from tal.core.engine.trainer import Trainer
 from tal.core.registry import get_registry
 from tal.core.types import Segments
 from tal.loc_actionformer import ActionFormer
-from tal.loc_actionformer.blocks import TransformerBlock, local_attention_blocked, local_attention_reference
+from tal.loc_actionformer.modeling.blocks import TransformerBlock, local_attention_blocked, local_attention_reference
 
 
 def small_config(**kw):

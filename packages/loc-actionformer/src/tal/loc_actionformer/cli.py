@@ -31,8 +31,9 @@ from tal.core.registry import Registry
 from tal.core.types import Segments
 from tal.loc_actionformer.config import ActionFormerConfig
 from tal.loc_actionformer.data import MISSING_DURATION, ActionFormerFeaturesConfig, prepare_features
-from tal.loc_actionformer.model import ActionFormer
-from tal.loc_actionformer.official import is_official_config, translate_release_config
+from tal.loc_actionformer.modeling.meta_arch import ActionFormer
+from tal.loc_actionformer.postprocess import load_class_scores
+from tal.loc_actionformer.release.translate import is_release_config, translate_release_config
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +143,6 @@ def _prepare_fusion(model: ActionFormer, video_id: str) -> None:
     path = model.test_cfg.ext_score_file
     if not path:
         return
-    from tal.loc_actionformer.fusion import load_class_scores
-
     if Path(path).is_file():
         model.class_scores = load_class_scores(path)
         if video_id in model.class_scores:
@@ -205,7 +204,7 @@ def _run_convert(args: argparse.Namespace, registry: Registry) -> int:
     import yaml
 
     data = read_yaml(args.config)
-    if not is_official_config(data):
+    if not is_release_config(data):
         raise ConfigError(f"{args.config}: not a release config (no dataset_name/dataset/opt keys)")
     exp = translate_release_config(data, args.config)
     load_experiment(exp, registry)  # validate

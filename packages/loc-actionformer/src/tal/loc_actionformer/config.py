@@ -1,24 +1,21 @@
-"""Pydantic config of the ActionFormer model and a reader for the official release's YAML files.
+"""Pydantic config of the ActionFormer model (``model:`` of an experiment config, name ``actionformer``).
 
 Field names and defaults mirror the release's ``model`` section (plus the ``input_dim``,
 ``num_classes``, ``max_seq_len``, ``train_cfg`` and ``test_cfg`` it copies in), so a release config
-maps onto :class:`ActionFormerConfig` one to one (see :func:`load_official_config`).
+maps onto :class:`ActionFormerConfig` one to one (see :mod:`tal.loc_actionformer.release.translate`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tal.core.config import ComponentConfig
 
-AttnImplName = Literal["blocked_sdpa", "band_mask"]
+#: the local-attention kernel: blocked ``scaled_dot_product_attention`` (fast) or an explicit band mask
+AttnImpl = Literal["blocked_sdpa", "band_mask"]
 
 
 class _Strict(BaseModel):
@@ -52,7 +49,7 @@ class ActionFormerTestCfg(_Strict):
     nms_sigma: float = 0.5
     duration_thresh: float = 0.05
     multiclass_nms: bool = True
-    ext_score_file: str | None = None  # score fusion happens outside the model (release eval script)
+    ext_score_file: str | None = None  # video-level class scores fused with the detections at inference
     voting_thresh: float = 0.75
 
 
@@ -106,7 +103,7 @@ class ActionFormerConfig(ComponentConfig):
     max_seq_len: int = Field(2304, ge=1)
     train_cfg: ActionFormerTrainCfg = Field(default_factory=ActionFormerTrainCfg)
     test_cfg: ActionFormerTestCfg = Field(default_factory=ActionFormerTestCfg)
-    attn_impl: AttnImplName = "blocked_sdpa"
+    attn_impl: AttnImpl = "blocked_sdpa"
     infer_window: int | None = Field(None, ge=1)
     infer_context: int | None = Field(None, ge=0)
 
@@ -168,110 +165,3 @@ class ActionFormerConfig(ComponentConfig):
         if any(not 0 <= c < self.num_classes for c in self.train_cfg.head_empty_cls):
             raise ValueError(f"head_empty_cls {self.train_cfg.head_empty_cls} out of range for {self.num_classes}")
         return self
-
-
-# ---------------------------------------------------------------------------------------------
-# Release YAML files
-# ---------------------------------------------------------------------------------------------
-#: The release's default configuration (``libs/core/config.py``) that its YAML files are merged over.
-RELEASE_DEFAULTS: dict[str, Any] = {
-    "init_rand_seed": 1234567891,
-    "dataset_name": "epic",
-    "devices": ["cuda:0"],
-    "train_split": ["training"],
-    "val_split": ["validation"],
-    "model_name": "LocPointTransformer",
-    "dataset": {
-        "feat_stride": 16,
-        "num_frames": 32,
-        "default_fps": None,
-        "input_dim": 2304,
-        "num_classes": 97,
-        "downsample_rate": 1,
-        "max_seq_len": 2304,
-        "trunc_thresh": 0.5,
-        "crop_ratio": None,
-        "force_upsampling": False,
-    },
-    "loader": {"batch_size": 8, "num_workers": 4},
-    "model": {
-        "backbone_type": "convTransformer",
-        "fpn_type": "identity",
-        "backbone_arch": [2, 2, 5],
-        "scale_factor": 2,
-        "regression_range": [list(r) for r in DEFAULT_REGRESSION_RANGE],
-        "n_head": 4,
-        "n_mha_win_size": -1,
-        "embd_kernel_size": 3,
-        "embd_dim": 512,
-        "embd_with_ln": True,
-        "fpn_dim": 512,
-        "fpn_with_ln": True,
-        "fpn_start_level": 0,
-        "head_dim": 512,
-        "head_kernel_size": 3,
-        "head_num_layers": 3,
-        "head_with_ln": True,
-        "max_buffer_len_factor": 6.0,
-        "use_abs_pe": False,
-        "use_rel_pe": False,
-    },
-    "train_cfg": ActionFormerTrainCfg().model_dump(),
-    "test_cfg": ActionFormerTestCfg().model_dump(),
-    "opt": {
-        "type": "AdamW",
-        "momentum": 0.9,
-        "weight_decay": 0.0,
-        "learning_rate": 1e-3,
-        "epochs": 30,
-        "warmup": True,
-        "warmup_epochs": 5,
-        "schedule_type": "cosine",
-        "schedule_steps": [],
-        "schedule_gamma": 0.1,
-    },
-}
-
-
-def _merge_defaults(defaults: Mapping[str, Any], cfg: dict[str, Any], path: str = "") -> None:
-    """Fill ``cfg`` in place from ``defaults``: keys the file sets win, missing keys take the default."""
-    for key, default in defaults.items():
-        if key not in cfg:
-            cfg[key] = copy.deepcopy(default)
-        elif isinstance(default, Mapping):
-            if not isinstance(cfg[key], Mapping):
-                raise ValueError(f"release config: {path}{key} must be a mapping, got {cfg[key]!r}")
-            _merge_defaults(default, cfg[key], f"{path}{key}.")
-
-
-def official_config_dict(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """A release config (YAML path or already-parsed mapping) merged over :data:`RELEASE_DEFAULTS`.
-
-    As in the release, ``model.input_dim``, ``model.num_classes`` and ``model.max_seq_len`` are then
-    copied from ``dataset`` and ``model.train_cfg`` / ``model.test_cfg`` from the top-level sections.
-    """
-    if isinstance(source, Mapping):
-        cfg = copy.deepcopy(dict(source))
-    else:
-        with open(source, encoding="utf-8") as fh:
-            cfg = yaml.safe_load(fh) or {}
-    if not isinstance(cfg, dict):
-        raise ValueError(f"release config must be a mapping at top level, got {type(cfg).__name__}")
-    _merge_defaults(RELEASE_DEFAULTS, cfg)
-    model = cfg["model"]
-    for key in ("input_dim", "num_classes", "max_seq_len"):
-        model[key] = cfg["dataset"][key]
-    model["train_cfg"] = cfg["train_cfg"]
-    model["test_cfg"] = cfg["test_cfg"]
-    return cfg
-
-
-def load_official_config(source: str | Path | Mapping[str, Any], **overrides: Any) -> ActionFormerConfig:
-    """Read a release YAML (``configs/*.yaml``, their keys as-is) into an :class:`ActionFormerConfig`.
-
-    ``overrides`` set fields of ours that the release lacks (e.g. ``attn_impl``).
-    """
-    cfg = official_config_dict(source)
-    if cfg.get("model_name") != "LocPointTransformer":
-        raise ValueError(f"release config: model_name {cfg.get('model_name')!r} is not 'LocPointTransformer'")
-    return ActionFormerConfig(**copy.deepcopy(cfg["model"]), **overrides)

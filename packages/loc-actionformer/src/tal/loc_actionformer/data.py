@@ -20,11 +20,14 @@ release's per-dataset rules:
 Times: seconds → grid is ``g = t * fps / feat_stride - 0.5 * num_frames / feat_stride`` (after
 downsampling ``feat_stride`` is multiplied by ``downsample_rate``); a missing ``fps`` takes
 ``default_fps`` (which also overrides the file's), a missing ``duration`` is 1e8 as in the release.
-With ``training: true`` items are cropped to ``max_seq_len`` (:func:`~.truncate.truncate_feats`).
+With ``training: true`` items are cropped to ``max_seq_len`` (:func:`truncate_feats`); the crops
+draw random numbers from Python's ``random`` module (seeded and saved by tal's trainer, so resumed
+runs repeat the same crops).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -34,10 +37,10 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from tal.core.config import ComponentConfig
+from tal.core.datasets import locate_videos
 from tal.core.errors import ConfigError, DataFormatError
-from tal.core.formats import AnnotationSet, VideoAnnotation, find_feature_file, read_annotations, read_features
+from tal.core.formats import AnnotationSet, VideoAnnotation, read_annotations, read_features
 from tal.core.types import Segments, VideoRecord
-from tal.loc_actionformer.truncate import drop_outside, truncate_feats
 
 DatasetName = Literal["thumos", "anet", "epic", "ego4d"]
 MISSING_DURATION = 1e8
@@ -168,26 +171,16 @@ class ActionFormerFeatures:
         self.empty_label_ids = empty_label_ids(full, self.num_classes) if cfg.dataset_name == "epic" else []
         ann = full.filter(subset=cfg.subset) if cfg.subset is not None else full
         self.annotations = ann
-        self.skipped: list[str] = []
-        self._items: list[tuple[VideoAnnotation, list[Path], float]] = []
-        skip_missing = cfg.dataset_name in ("thumos", "ego4d")
-        for video in ann:
-            fps = cfg.default_fps if cfg.default_fps is not None else video.fps
-            if fps is None:
-                raise DataFormatError(
-                    cfg.annotation_file, "no 'fps' for this video and no default_fps in the config", video.video_id
-                )
-            try:
-                paths = [
-                    find_feature_file(d, video.video_id, prefix=cfg.file_prefix or "", ext=cfg.file_ext)
-                    for d in cfg.feature_dirs
-                ]
-            except DataFormatError:
-                if skip_missing and all(Path(d).is_dir() for d in cfg.feature_dirs):
-                    self.skipped.append(video.video_id)
-                    continue
-                raise
-            self._items.append((video, paths, float(fps)))
+        located, self.skipped = locate_videos(
+            ann,
+            cfg.feature_dirs,
+            annotation_file=cfg.annotation_file,
+            default_fps=cfg.default_fps,
+            prefix=cfg.file_prefix or "",
+            ext=cfg.file_ext,
+            skip_missing=cfg.dataset_name in ("thumos", "ego4d"),
+        )
+        self._items: list[tuple[VideoAnnotation, list[Path], float]] = [(x.video, x.paths, x.fps) for x in located]
         if not self._items:
             raise DataFormatError(cfg.annotation_file, f"no video with features selected (subset {cfg.subset!r})")
 
@@ -245,7 +238,7 @@ class ActionFormerFeatures:
         )
 
     def collate(self, items: Sequence[VideoRecord]) -> dict[str, Any]:
-        """A batch for :class:`~tal.loc_actionformer.model.ActionFormer` and the metric (see :func:`collate`)."""
+        """A batch for the model and the metric (see :func:`collate`)."""
         return collate(items)
 
 
@@ -269,3 +262,92 @@ def collate(items: Sequence[VideoRecord]) -> dict[str, Any]:
         "num_frames": [float(r.num_frames) for r in items],
         "duration": [float(r.duration) for r in items],
     }
+
+
+def batch_from_records(records: Sequence[VideoRecord]) -> dict[str, Any]:
+    """A model batch from core video records (ground truth converted from seconds to the feature grid)."""
+    batch: dict[str, Any] = {
+        "video_ids": [r.video_id for r in records],
+        "features": [r.features for r in records],
+        "fps": [float(r.fps) for r in records],
+        "feat_stride": [float(r.feat_stride) for r in records],
+        "num_frames": [float(r.num_frames) for r in records],
+        "duration": [float(r.duration) for r in records],
+    }
+    if any(r.features is None for r in records):
+        raise ValueError("every video record needs its features loaded")
+    if all(r.segments is not None for r in records):
+        gts = [r.segments for r in records if r.segments is not None]
+        batch["segments"] = [r.seconds_to_grid(g.segments).float() for r, g in zip(records, gts, strict=True)]
+        batch["labels"] = [g.labels for g in gts]
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Training crops (feature-grid units: segments (N, 2) float, labels (N,) int64, features (C, T))
+# ---------------------------------------------------------------------------------------------
+def truncate_feats(
+    features: torch.Tensor,
+    segments: torch.Tensor,
+    labels: torch.Tensor,
+    max_seq_len: int,
+    trunc_thresh: float,
+    offset: float,
+    crop_ratio: tuple[float, float] | None = None,
+    max_num_trials: int = 200,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Crop to at most ``max_seq_len`` steps, keeping the segments that stay mostly inside.
+
+    The release's rule (``libs/datasets/data_utils.py::truncate_feats``):
+
+    - ``T <= max_seq_len``: unchanged without ``crop_ratio``; otherwise the crop length is drawn
+      uniformly from ``[max(round(lo * T), 1), min(round(hi * T), T)]`` (unchanged if it is ``T``).
+    - up to ``max_num_trials`` times: draw a start ``st`` uniformly in ``[0, T - L]``, intersect every
+      segment with ``[st - offset, st + L + offset]``, keep those covering at least ``trunc_thresh``
+      of their length; stop at the first window keeping at least one (else the last draw is used).
+    - kept segments are clipped to that interval and shifted by ``-st``.
+
+    Returns:
+        ``(features (C, L), segments (M, 2), labels (M,))``.
+    """
+    feat_len = features.shape[1]
+    crop_len = max_seq_len
+    if feat_len <= max_seq_len:
+        if crop_ratio is None:
+            return features, segments, labels
+        crop_len = random.randint(
+            max(round(crop_ratio[0] * feat_len), 1), min(round(crop_ratio[1] * feat_len), feat_len)
+        )
+        if crop_len == feat_len:
+            return features, segments, labels
+    segs = segments.float()
+    lengths = (segs[:, 1] - segs[:, 0]).abs()
+    st = 0
+    left = right = segs[:, 0]
+    keep = torch.zeros(segs.shape[0], dtype=torch.bool)
+    for _ in range(max_num_trials):
+        st = random.randint(0, feat_len - crop_len)
+        left = torch.clamp(segs[:, 0], min=st - offset)
+        right = torch.clamp(segs[:, 1], max=st + crop_len + offset)
+        keep = (right - left).clamp(min=0) / lengths >= trunc_thresh  # 0/0 = NaN is never kept
+        if bool(keep.any()):
+            break
+    cropped = torch.stack((left[keep], right[keep]), dim=1) - st
+    return features[:, st : st + crop_len].clone(), cropped, labels[keep].clone()
+
+
+def drop_outside(
+    segments: torch.Tensor, labels: torch.Tensor, num_steps: int, offset: float, trunc_thresh: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The release's ActivityNet training fix for videos with missing frames.
+
+    With ``end = num_steps + offset``: a segment starting at or after ``end`` is dropped, one with
+    less than ``trunc_thresh`` of its length before ``end`` (or zero length) is dropped, the others
+    are clipped to ``end``.
+    """
+    end = num_steps + offset
+    segs = segments.double()
+    length = segs[:, 1] - segs[:, 0]
+    ratio = (torch.clamp(segs[:, 1], max=end) - segs[:, 0]) / length.clamp(min=1e-12)
+    keep = (segs[:, 0] < end) & (length > 0) & (ratio >= trunc_thresh)
+    return torch.clamp(segments[keep].float(), max=end), labels[keep]

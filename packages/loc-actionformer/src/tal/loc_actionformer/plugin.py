@@ -1,9 +1,10 @@
 """tal plugin of ActionFormer (entry point ``loc-actionformer`` in the ``tal`` group).
 
-Registers the model ``actionformer``, the dataset ``actionformer-features``, the commands
-``tal infer`` and ``tal actionformer convert``, the presets ``loc-actionformer/<release config>``,
-the config format ``actionformer-release`` (release YAMLs load as they are) and the demo
-``loc-actionformer``.
+Registers the model ``actionformer``, the dataset ``actionformer-features``, the command
+``tal actionformer convert``, the ``tal infer`` runner of ``actionformer`` models, the presets
+``loc-actionformer/<release config>``, the config and checkpoint formats ``actionformer-release``
+(the release's YAML files and ``.pth.tar`` checkpoints load as they are) and the demo
+``loc-actionformer``. Modules are imported inside the hooks, so ``tal plugins`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tal.core.registry import Registry
 @hookimpl
 def register_models(registry: Registry) -> None:
     from tal.loc_actionformer.config import ActionFormerConfig
-    from tal.loc_actionformer.model import build_model
+    from tal.loc_actionformer.modeling.meta_arch import build_model
 
     registry.add_model(
         "actionformer", build_model, ActionFormerConfig, "ActionFormer (ECCV 2022), release-checkpoint compatible"
@@ -50,7 +51,7 @@ def register_inferencers(registry: Registry) -> None:
 
 @hookimpl
 def register_checkpoint_formats(registry: Registry) -> None:
-    from tal.loc_actionformer.checkpoint import is_release_checkpoint, release_weights
+    from tal.loc_actionformer.release.checkpoint import is_release_checkpoint, release_weights
 
     registry.add_checkpoint_format(
         "actionformer-release",
@@ -62,7 +63,7 @@ def register_checkpoint_formats(registry: Registry) -> None:
 
 @hookimpl
 def register_presets(registry: Registry) -> None:
-    from tal.loc_actionformer.presets import preset_loaders
+    from tal.loc_actionformer.release.presets import preset_loaders
 
     for name, (loader, description) in preset_loaders().items():
         registry.add_preset(name, loader, description)
@@ -77,11 +78,11 @@ def register_demos(registry: Registry) -> None:
 
 @hookimpl
 def register_config_formats(registry: Registry) -> None:
-    from tal.loc_actionformer.official import is_official_config, translate_release_config
+    from tal.loc_actionformer.release.translate import is_release_config, translate_release_config
 
     registry.add_config_format(
         "actionformer-release",
-        is_official_config,
+        is_release_config,
         translate_release_config,
-        "the official ActionFormer configs/*.yaml (tal train/eval/config validate read them as they are)",
+        "the release's configs/*.yaml (tal train/eval/config validate read them as they are)",
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from tal.loc_actionformer.truncate import drop_outside, truncate_feats
+from tal.loc_actionformer.data import drop_outside, truncate_feats
 
 
 def scripted(monkeypatch: pytest.MonkeyPatch, values: list[int]) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tal.loc_actionformer.blocks import LayerNorm, MaskedConv1D, Scale
+from tal.loc_actionformer.modeling.blocks import LayerNorm, MaskedConv1D, Scale
 
 
 def _conv_stack(

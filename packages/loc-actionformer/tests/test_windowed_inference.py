@@ -8,7 +8,7 @@ from conftest import tiny_config
 from pydantic import ValidationError
 
 from tal.loc_actionformer import ActionFormer
-from tal.loc_actionformer.windowed import receptive_radius, window_bounds, window_context, windowed_outputs
+from tal.loc_actionformer.postprocess import receptive_radius, window_bounds, window_context
 
 
 def test_receptive_radius_by_hand() -> None:
@@ -39,7 +39,7 @@ def test_windowed_detections_equal_a_whole_run(length: int) -> None:
     with torch.no_grad():
         inputs, masks = whole.preprocess([feats])
         ref = whole.forward_features(inputs, masks)
-        got = windowed_outputs(windowed, feats)
+        got = windowed.windowed_outputs(feats)
         for a, b in zip(ref[0], got[0], strict=True):
             torch.testing.assert_close(a, b)  # points
         for a, b in zip(ref[1], got[1], strict=True):

@@ -1,7 +1,8 @@
 """Translating the release's config files into tal experiment configs.
 
 A release config (``dataset_name``, ``dataset``, ``model``, ``opt``, ``loader``, ``train_cfg``,
-``test_cfg``, ... merged over the release's defaults) becomes the raw dict of an experiment YAML:
+``test_cfg``, ... merged over the release's defaults, :data:`RELEASE_DEFAULTS`) becomes the raw dict
+of an experiment YAML:
 
 - ``model``: :class:`~tal.loc_actionformer.config.ActionFormerConfig` (``name: actionformer``) with
   ``head_empty_cls`` from the dataset as the release's ``train.py`` sets it (THUMOS14: ``[4]``; EPIC:
@@ -25,9 +26,91 @@ from typing import Any
 
 from tal.core.config import read_yaml
 from tal.core.errors import ConfigError
-from tal.loc_actionformer.config import official_config_dict
+from tal.loc_actionformer.config import DEFAULT_REGRESSION_RANGE, ActionFormerConfig
 
-OFFICIAL_KEYS = ("dataset_name", "dataset", "opt", "train_split", "val_split", "loader")
+#: The release's default configuration (its ``libs/core/config.py``) that its YAML files are merged over.
+RELEASE_DEFAULTS: dict[str, Any] = {
+    "init_rand_seed": 1234567891,
+    "dataset_name": "epic",
+    "devices": ["cuda:0"],
+    "train_split": ["training"],
+    "val_split": ["validation"],
+    "model_name": "LocPointTransformer",
+    "dataset": {
+        "feat_stride": 16,
+        "num_frames": 32,
+        "default_fps": None,
+        "input_dim": 2304,
+        "num_classes": 97,
+        "downsample_rate": 1,
+        "max_seq_len": 2304,
+        "trunc_thresh": 0.5,
+        "crop_ratio": None,
+        "force_upsampling": False,
+    },
+    "loader": {"batch_size": 8, "num_workers": 4},
+    "model": {
+        "backbone_type": "convTransformer",
+        "fpn_type": "identity",
+        "backbone_arch": [2, 2, 5],
+        "scale_factor": 2,
+        "regression_range": [list(r) for r in DEFAULT_REGRESSION_RANGE],
+        "n_head": 4,
+        "n_mha_win_size": -1,
+        "embd_kernel_size": 3,
+        "embd_dim": 512,
+        "embd_with_ln": True,
+        "fpn_dim": 512,
+        "fpn_with_ln": True,
+        "fpn_start_level": 0,
+        "head_dim": 512,
+        "head_kernel_size": 3,
+        "head_num_layers": 3,
+        "head_with_ln": True,
+        "max_buffer_len_factor": 6.0,
+        "use_abs_pe": False,
+        "use_rel_pe": False,
+    },
+    "train_cfg": {
+        "center_sample": "radius",
+        "center_sample_radius": 1.5,
+        "loss_weight": 1.0,
+        "cls_prior_prob": 0.01,
+        "init_loss_norm": 2000,
+        "clip_grad_l2norm": -1,
+        "head_empty_cls": [],
+        "dropout": 0.0,
+        "droppath": 0.1,
+        "label_smoothing": 0.0,
+    },
+    "test_cfg": {
+        "pre_nms_thresh": 0.001,
+        "pre_nms_topk": 5000,
+        "iou_threshold": 0.1,
+        "min_score": 0.01,
+        "max_seg_num": 1000,
+        "nms_method": "soft",
+        "nms_sigma": 0.5,
+        "duration_thresh": 0.05,
+        "multiclass_nms": True,
+        "ext_score_file": None,
+        "voting_thresh": 0.75,
+    },
+    "opt": {
+        "type": "AdamW",
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "learning_rate": 1e-3,
+        "epochs": 30,
+        "warmup": True,
+        "warmup_epochs": 5,
+        "schedule_type": "cosine",
+        "schedule_steps": [],
+        "schedule_gamma": 0.1,
+    },
+}
+
+RELEASE_TOP_KEYS = ("dataset_name", "dataset", "opt", "train_split", "val_split", "loader")
 RELEASE_TIOU: dict[str, list[float]] = {
     "thumos": [0.3, 0.4, 0.5, 0.6, 0.7],
     "anet": [round(0.5 + 0.05 * i, 2) for i in range(10)],
@@ -37,27 +120,65 @@ RELEASE_TIOU: dict[str, list[float]] = {
 THUMOS_EMPTY_CLASSES = [4]
 COSINE_ETA_MIN = 1e-8
 EMA_DECAY = 0.999
-_DATASET_KEYS = {
-    "feat_stride": "feat_stride",
-    "num_frames": "num_frames",
-    "default_fps": "default_fps",
-    "downsample_rate": "downsample_rate",
-    "max_seq_len": "max_seq_len",
-    "trunc_thresh": "trunc_thresh",
-    "crop_ratio": "crop_ratio",
-    "force_upsampling": "force_upsampling",
-    "input_dim": "input_dim",
-    "num_classes": "num_classes",
-    "file_ext": "file_ext",
-}
+_DATASET_KEYS = (
+    "feat_stride",
+    "num_frames",
+    "default_fps",
+    "downsample_rate",
+    "max_seq_len",
+    "trunc_thresh",
+    "crop_ratio",
+    "force_upsampling",
+    "input_dim",
+    "num_classes",
+    "file_ext",
+)
 
 
-def is_official_config(data: Any) -> bool:
+def _merge_defaults(defaults: Mapping[str, Any], cfg: dict[str, Any], path: str = "") -> None:
+    """Fill ``cfg`` in place from ``defaults``: keys the file sets win, missing keys take the default."""
+    for key, default in defaults.items():
+        if key not in cfg:
+            cfg[key] = copy.deepcopy(default)
+        elif isinstance(default, Mapping):
+            if not isinstance(cfg[key], Mapping):
+                raise ConfigError(f"release config: {path}{key} must be a mapping, got {cfg[key]!r}")
+            _merge_defaults(default, cfg[key], f"{path}{key}.")
+
+
+def release_config_dict(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A release config (YAML path or already-parsed mapping) merged over :data:`RELEASE_DEFAULTS`.
+
+    As in the release, ``model.input_dim``, ``model.num_classes`` and ``model.max_seq_len`` are then
+    copied from ``dataset`` and ``model.train_cfg`` / ``model.test_cfg`` from the top-level sections.
+    """
+    cfg = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else read_yaml(source)
+    _merge_defaults(RELEASE_DEFAULTS, cfg)
+    model = cfg["model"]
+    for key in ("input_dim", "num_classes", "max_seq_len"):
+        model[key] = cfg["dataset"][key]
+    model["train_cfg"] = cfg["train_cfg"]
+    model["test_cfg"] = cfg["test_cfg"]
+    return cfg
+
+
+def model_config_from_release(source: str | Path | Mapping[str, Any], **overrides: Any) -> ActionFormerConfig:
+    """The :class:`ActionFormerConfig` of a release YAML (``configs/*.yaml``, its keys as they are).
+
+    ``overrides`` set fields of ours that the release lacks (e.g. ``attn_impl``).
+    """
+    cfg = release_config_dict(source)
+    if cfg.get("model_name") != "LocPointTransformer":
+        raise ConfigError(f"release config: model_name {cfg.get('model_name')!r} is not 'LocPointTransformer'")
+    return ActionFormerConfig(**copy.deepcopy(cfg["model"]), **overrides)
+
+
+def is_release_config(data: Any) -> bool:
     """A mapping with any of the release's top-level keys (``dataset_name``, ``dataset``, ``opt``, ...)
     and without the ``data``/``train`` sections of a tal experiment config."""
     return (
         isinstance(data, Mapping)
-        and any(k in data for k in OFFICIAL_KEYS)
+        and any(k in data for k in RELEASE_TOP_KEYS)
         and not any(k in data for k in ("data", "train", "metric"))
     )
 
@@ -76,9 +197,9 @@ def _dataset_section(cfg: Mapping[str, Any], split: Any, training: bool) -> dict
         "training": training,
         "file_prefix": ds.get("file_prefix") or "",
     }
-    for src, dst in _DATASET_KEYS.items():
-        if src in ds and ds[src] is not None:
-            out[dst] = ds[src]
+    for key in _DATASET_KEYS:
+        if key in ds and ds[key] is not None:
+            out[key] = ds[key]
     if out["annotation_file"] is None or out["feature_dir"] is None:
         raise ConfigError("dataset: json_file and feat_folder are required")
     return out
@@ -142,18 +263,14 @@ def _train_section(cfg: Mapping[str, Any], label: str) -> dict[str, Any]:
     }
 
 
-def experiment_from_official(source: str | Path | Mapping[str, Any], label: str | None = None) -> dict[str, Any]:
+def experiment_from_release(source: str | Path | Mapping[str, Any], label: str | None = None) -> dict[str, Any]:
     """The raw tal experiment dict (``model``, ``data``, ``metric``, ``train``) of a release config.
 
     Args:
         source: a release YAML file or its parsed mapping.
         label: run name under ``output_folder`` (default: the file's stem, or ``dataset_name``).
     """
-    raw = read_yaml(source) if not isinstance(source, Mapping) else copy.deepcopy(dict(source))
-    try:
-        cfg = official_config_dict(raw)
-    except ValueError as exc:
-        raise ConfigError(f"release config: {exc}") from None
+    cfg = release_config_dict(source)
     if cfg.get("model_name") != "LocPointTransformer":
         raise ConfigError(f"model_name: {cfg.get('model_name')!r} is not 'LocPointTransformer'")
     name = str(cfg.get("dataset_name"))
@@ -174,5 +291,5 @@ def experiment_from_official(source: str | Path | Mapping[str, Any], label: str 
 
 
 def translate_release_config(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
-    """The ``config_formats`` hook of the plugin: a parsed release YAML as a tal experiment dict."""
-    return experiment_from_official(data, label=path.stem if path is not None else None)
+    """The config format's ``translate``: a parsed release YAML as a tal experiment dict."""
+    return experiment_from_release(data, label=path.stem if path is not None else None)

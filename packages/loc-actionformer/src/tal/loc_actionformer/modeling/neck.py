@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tal.loc_actionformer.blocks import LayerNorm
+from tal.loc_actionformer.modeling.blocks import LayerNorm
 
 
 class FPNIdentity(nn.Module):

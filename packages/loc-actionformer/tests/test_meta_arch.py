@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from conftest import tiny_config
 from pydantic import ValidationError
-from release_configs import ANET_TSP, THUMOS_I3D, THUMOS_I3D_YAML
 
 from tal.core.types import Segments, VideoRecord
 from tal.loc_actionformer import (
@@ -17,8 +15,6 @@ from tal.loc_actionformer import (
     ActionFormerConfig,
     batch_from_records,
     build_model,
-    load_official_config,
-    official_config_dict,
     sigmoid_focal_loss,
 )
 
@@ -239,32 +235,6 @@ def test_batch_from_records() -> None:
     assert torch.isfinite(model(batch)["loss"])
 
 
-def test_official_config_merge_and_derived_fields() -> None:
-    merged = official_config_dict(THUMOS_I3D)
-    assert merged["model"]["input_dim"] == 2048 and merged["model"]["num_classes"] == 20
-    assert merged["model"]["max_seq_len"] == 2304
-    assert merged["model"]["train_cfg"]["init_loss_norm"] == 100
-    assert merged["model"]["train_cfg"]["droppath"] == 0.1  # default filled in
-    assert merged["opt"]["warmup_epochs"] == 5 and merged["opt"]["learning_rate"] == 0.0001
-    cfg = load_official_config(THUMOS_I3D)
-    assert cfg.fpn_strides == [1, 2, 4, 8, 16, 32]
-    assert cfg.mha_win_sizes == [19] * 6 and cfg.max_div_factor == 32 * 18
-    assert cfg.test_cfg.pre_nms_topk == 2000 and cfg.test_cfg.multiclass_nms is False
-    assert cfg.test_cfg.voting_thresh == 0.7 and cfg.test_cfg.min_score == 0.001
-    assert cfg.train_cfg.clip_grad_l2norm == 1.0 and cfg.train_cfg.dropout == 0.0
-    anet = load_official_config(ANET_TSP)
-    assert anet.mha_win_sizes == [25, 25, 25, 25, 25, -1] and anet.use_abs_pe
-    assert anet.max_div_factor == 16 * 24 and anet.train_cfg.label_smoothing == 0.1
-
-
-def test_official_config_from_yaml_file(tmp_path: Path) -> None:
-    path = tmp_path / "thumos_i3d.yaml"
-    path.write_text(THUMOS_I3D_YAML)
-    assert load_official_config(path) == load_official_config(THUMOS_I3D)
-    cfg = load_official_config(path, attn_impl="band_mask")
-    assert cfg.attn_impl == "band_mask"
-
-
 def test_config_errors_name_the_problem() -> None:
     with pytest.raises(ValidationError, match="divisible"):
         tiny_config(max_seq_len=60)
@@ -272,12 +242,6 @@ def test_config_errors_name_the_problem() -> None:
         tiny_config(regression_range=[(0, 4)])
     with pytest.raises(ValidationError, match="fpn_type"):
         tiny_config(fpn_type="fpn")
-    with pytest.raises(ValidationError, match="extra"):
-        load_official_config({"model": {"n_mha_win_sizes": 9}})
-    with pytest.raises(ValueError, match="model_name"):
-        load_official_config({"model_name": "SomethingElse"})
-    with pytest.raises(ValueError, match="mapping"):
-        official_config_dict({"model": None})
     assert ActionFormerConfig().name == "actionformer"
 
 

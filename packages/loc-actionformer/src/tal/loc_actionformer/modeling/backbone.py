@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tal.loc_actionformer.blocks import AttnImpl, LayerNorm, MaskedConv1D, TransformerBlock, sinusoid_encoding
+from tal.loc_actionformer.config import AttnImpl
+from tal.loc_actionformer.modeling.blocks import LayerNorm, MaskedConv1D, TransformerBlock, sinusoid_encoding
 
 
 class ConvTransformerBackbone(nn.Module):

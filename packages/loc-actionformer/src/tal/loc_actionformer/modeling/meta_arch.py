@@ -1,5 +1,10 @@
 """The ActionFormer model (the release's ``LocPointTransformer``): backbone → neck → heads → losses / detections.
 
+Training: label assignment (centre sampling, regression ranges, shortest segment wins) and the
+focal + DIoU losses normalised by an EMA of the positive count. Inference: the network's outputs
+go to :mod:`tal.loc_actionformer.postprocess` (decoding, NMS, seconds, score fusion; long videos
+window by window).
+
 Batch contract of :meth:`ActionFormer.forward` (a mapping, one entry per video where a list):
 
 - ``features``: list of ``(C, T_i)`` tensors, or a ``(B, C, T)`` tensor (with optional ``lengths (B,)``);
@@ -8,82 +13,52 @@ Batch contract of :meth:`ActionFormer.forward` (a mapping, one entry per video w
 - eval: ``fps``, ``feat_stride``, ``num_frames``, ``duration`` (one number per video) to convert
   detections to seconds; ``video_ids`` is passed through untouched by the model.
 
-:func:`batch_from_records` builds such a batch from :class:`tal.core.types.VideoRecord` objects.
+:func:`tal.loc_actionformer.data.batch_from_records` builds such a batch from video records.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tal.core.types import Segments, VideoRecord
-from tal.loc_actionformer.backbone import ConvTransformerBackbone
-from tal.loc_actionformer.blocks import AttnImpl, MaskedMHCA
-from tal.loc_actionformer.config import ActionFormerConfig
-from tal.loc_actionformer.fusion import fuse_class_scores, load_class_scores
-from tal.loc_actionformer.heads import ClsHead, RegHead
-from tal.loc_actionformer.losses import ctr_diou_loss_1d, sigmoid_focal_loss
-from tal.loc_actionformer.neck import FPNIdentity
-from tal.loc_actionformer.points import PointGenerator
-from tal.loc_actionformer.windowed import windowed_outputs
-
-
-class NMSFn(Protocol):
-    """Batched (soft-)NMS as the release's ``batched_nms``: grid-unit segments in, kept ones out.
-
-    Args:
-        segments: ``(N, 2)`` float; scores ``(N,)``; labels ``(N,)`` int64.
-        iou_threshold, min_score, max_seg_num, use_soft_nms, multiclass, sigma, voting_thresh:
-            the release's ``test_cfg`` values (``use_soft_nms = nms_method == "soft"``).
-
-    Returns:
-        ``(segments (K, 2), scores (K,), labels (K,))`` sorted by descending score, ``K <= max_seg_num``.
-    """
-
-    def __call__(
-        self,
-        segments: torch.Tensor,
-        scores: torch.Tensor,
-        labels: torch.Tensor,
-        /,
-        *,
-        iou_threshold: float,
-        min_score: float,
-        max_seg_num: int,
-        use_soft_nms: bool,
-        multiclass: bool,
-        sigma: float,
-        voting_thresh: float,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
-
-
-def _default_nms() -> NMSFn:
-    try:
-        from tal.cuda_ops import batched_nms  # type: ignore[attr-defined]
-    except ImportError as err:  # pragma: no cover - depends on tal-cuda-ops being installed
-        raise RuntimeError(
-            "ActionFormer needs an NMS function: install tal-cuda-ops (tal.cuda_ops.batched_nms), pass "
-            "`nms_fn=` to ActionFormer, or set test_cfg.nms_method='none'"
-        ) from err
-    return batched_nms
+from tal.core.types import Segments
+from tal.loc_actionformer.config import ActionFormerConfig, AttnImpl
+from tal.loc_actionformer.modeling.backbone import ConvTransformerBackbone
+from tal.loc_actionformer.modeling.blocks import MaskedMHCA
+from tal.loc_actionformer.modeling.heads import ClsHead, RegHead
+from tal.loc_actionformer.modeling.losses import ctr_diou_loss_1d, sigmoid_focal_loss
+from tal.loc_actionformer.modeling.neck import FPNIdentity
+from tal.loc_actionformer.modeling.points import PointGenerator
+from tal.loc_actionformer.postprocess import (
+    Candidates,
+    LevelOutputs,
+    NMSFn,
+    apply_nms,
+    decode_candidates,
+    fuse_class_scores,
+    grid_to_seconds,
+    load_class_scores,
+    stitch_windows,
+)
 
 
 class ActionFormer(nn.Module):
     """Single-stage anchor-free temporal action localization (ActionFormer, ECCV 2022).
 
     Submodule names (``backbone``, ``neck``, ``cls_head``, ``reg_head``) and all parameter names
-    match the release so its checkpoints load with ``strict=True`` (see
-    :func:`tal.loc_actionformer.checkpoint.load_official_checkpoint`).
+    match the release so its checkpoints load with ``strict=True`` (the release's layout is read by
+    :mod:`tal.loc_actionformer.release.checkpoint`).
 
     Args:
         config: the model config.
-        nms_fn: NMS used at inference (:class:`NMSFn`); ``None`` uses ``tal.cuda_ops.batched_nms``.
+        nms_fn: NMS used at inference (:class:`~tal.loc_actionformer.postprocess.NMSFn`); ``None``
+            uses ``tal.cuda_ops.batched_nms``.
     """
 
     def __init__(self, config: ActionFormerConfig, nms_fn: NMSFn | None = None) -> None:
@@ -184,15 +159,15 @@ class ActionFormer(nn.Module):
         return self.losses(fpn_masks, cls_logits, offsets, gt_cls, gt_offsets)
 
     @torch.no_grad()
-    def detect(self, features: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def detect(self, features: Sequence[torch.Tensor]) -> list[Candidates]:
         """Candidate detections (grid units, before NMS) of ``[(C, T_i)]``; see :meth:`decode`.
 
         Videos longer than ``config.infer_window`` run window by window
-        (:func:`tal.loc_actionformer.windowed.windowed_outputs`), the others as one padded batch.
+        (:func:`tal.loc_actionformer.postprocess.stitch_windows`), the others as one padded batch.
         """
         window = self.config.infer_window
         whole = [i for i, f in enumerate(features) if window is None or f.shape[-1] <= window]
-        dets: list[dict[str, torch.Tensor] | None] = [None] * len(features)
+        dets: list[Candidates | None] = [None] * len(features)
         if whole:
             inputs, masks = self.preprocess([features[i] for i in whole])
             outputs = self.forward_features(inputs, masks)
@@ -202,8 +177,25 @@ class ActionFormer(nn.Module):
             del outputs
         for i, f in enumerate(features):
             if dets[i] is None:
-                dets[i] = self.decode(*windowed_outputs(self, f))[0]
+                dets[i] = self.decode(*self.windowed_outputs(f))[0]
         return [d for d in dets if d is not None]
+
+    @torch.no_grad()
+    def windowed_outputs(
+        self, features: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """:meth:`forward_features` of one video ``(C, T)`` computed window by window
+        (:func:`~tal.loc_actionformer.postprocess.stitch_windows`); the same outputs as a whole run."""
+
+        def run_window(x: torch.Tensor) -> LevelOutputs:
+            inputs, masks = self.preprocess([x])
+            _, w_masks, w_logits, w_offsets = self.forward_features(inputs, masks)
+            return w_masks, w_logits, w_offsets
+
+        full = self.padded_length(features.shape[-1])
+        masks, logits, offsets = stitch_windows(features, self.config, full, run_window, self.device)
+        points = self.point_generator([torch.empty(1, 1, full // s, device=self.device) for s in self.fpn_strides])
+        return points, masks, logits, offsets
 
     def padded_length(self, length: int) -> int:
         """Length an input of ``length`` steps is padded to: ``max_seq_len``, or for longer inputs at
@@ -325,81 +317,34 @@ class ActionFormer(nn.Module):
         return {"cls_loss": cls_loss, "reg_loss": reg_loss, "loss": cls_loss + reg_loss * weight}
 
     # -- inference ------------------------------------------------------------------------------
-    @torch.no_grad()
     def decode(
         self,
         points: Sequence[torch.Tensor],
         fpn_masks: Sequence[torch.Tensor],
         cls_logits: Sequence[torch.Tensor],
         offsets: Sequence[torch.Tensor],
-    ) -> list[dict[str, torch.Tensor]]:
-        """Candidate detections per video (before NMS), in feature-grid units.
-
-        Per level: keep scores above ``pre_nms_thresh``, then the ``pre_nms_topk`` best; decode
-        ``(t - l * s, t + r * s)``; drop segments not longer than ``duration_thresh``.
-
-        Returns:
-            per video ``{"segments": (N, 2), "scores": (N,), "labels": (N,)}``.
-        """
-        tc = self.test_cfg
-        results = []
-        for b in range(cls_logits[0].shape[0]):
-            segs, scores, labels = [], [], []
-            for logit, off, pts, mask in zip(cls_logits, offsets, points, fpn_masks, strict=True):
-                prob = (logit[b].float().sigmoid() * mask[b, :, None]).flatten()
-                keep = torch.nonzero(prob > tc.pre_nms_thresh).squeeze(1)
-                prob = prob[keep]
-                prob, order = prob.sort(descending=True, stable=True)
-                k = min(tc.pre_nms_topk, keep.numel())
-                prob, idx = prob[:k], keep[order[:k]]
-                pt_idx = torch.div(idx, self.num_classes, rounding_mode="floor")
-                cls_idx = idx % self.num_classes
-                o, p = off[b, pt_idx].float(), pts[pt_idx]
-                seg = torch.stack((p[:, 0] - o[:, 0] * p[:, 3], p[:, 0] + o[:, 1] * p[:, 3]), dim=-1)
-                ok = (seg[:, 1] - seg[:, 0]) > tc.duration_thresh
-                segs.append(seg[ok])
-                scores.append(prob[ok])
-                labels.append(cls_idx[ok])
-            results.append({"segments": torch.cat(segs), "scores": torch.cat(scores), "labels": torch.cat(labels)})
-        return results
+    ) -> list[Candidates]:
+        """Candidate detections per video (before NMS, grid units) with this model's ``test_cfg``
+        (:func:`~tal.loc_actionformer.postprocess.decode_candidates`)."""
+        return decode_candidates(points, fpn_masks, cls_logits, offsets, self.test_cfg)
 
     @torch.no_grad()
-    def postprocess(self, dets: Sequence[Mapping[str, torch.Tensor]], batch: Mapping[str, Any]) -> list[Segments]:
-        """NMS (unless ``nms_method == "none"``), then grid units → seconds per video.
-
-        ``t = (g * feat_stride + 0.5 * num_frames) / fps``, clipped to ``[0, duration]``.
-        """
-        tc = self.test_cfg
+    def postprocess(self, dets: Sequence[Candidates], batch: Mapping[str, Any]) -> list[Segments]:
+        """NMS (unless ``nms_method == "none"``), grid units → seconds clipped to ``[0, duration]`` per
+        video, then fusion with ``test_cfg.ext_score_file`` when set."""
         meta = {k: _per_video(batch, k, len(dets)) for k in ("fps", "feat_stride", "num_frames", "duration")}
-        nms: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
-        if tc.nms_method != "none":
-            nms = self.nms_fn if self.nms_fn is not None else _default_nms()
         out = []
         for i, d in enumerate(dets):
-            segs, scores, labels = d["segments"].cpu(), d["scores"].cpu(), d["labels"].cpu()
-            if nms is not None:
-                segs, scores, labels = nms(
-                    segs,
-                    scores,
-                    labels,
-                    iou_threshold=tc.iou_threshold,
-                    min_score=tc.min_score,
-                    max_seg_num=tc.max_seg_num,
-                    use_soft_nms=tc.nms_method == "soft",
-                    multiclass=tc.multiclass_nms,
-                    sigma=tc.nms_sigma,
-                    voting_thresh=tc.voting_thresh,
-                )
+            segs, scores, labels = apply_nms(d, self.test_cfg, self.nms_fn)
             fps, stride, nframes, duration = (meta[k][i] for k in ("fps", "feat_stride", "num_frames", "duration"))
-            secs = ((segs.double() * stride + 0.5 * nframes) / fps).clamp(min=0.0, max=duration)
-            out.append(Segments(secs, labels, scores))
-        if tc.ext_score_file:
+            out.append(Segments(grid_to_seconds(segs, fps, stride, nframes, duration), labels, scores))
+        if self.test_cfg.ext_score_file:
             out = self.fuse(out, batch)
         return out
 
     def fuse(self, detections: Sequence[Segments], batch: Mapping[str, Any]) -> list[Segments]:
-        """Fuse each video's detections with the scores of ``test_cfg.ext_score_file`` (see
-        :mod:`tal.loc_actionformer.fusion`); videos must be named by ``batch["video_ids"]``."""
+        """Fuse each video's detections with the scores of ``test_cfg.ext_score_file``
+        (:func:`~tal.loc_actionformer.postprocess.fuse_class_scores`); videos are named by ``batch["video_ids"]``."""
         if self.class_scores is None:
             assert self.test_cfg.ext_score_file is not None
             self.class_scores = load_class_scores(self.test_cfg.ext_score_file)
@@ -429,25 +374,6 @@ def _load_loss_normalizer(module: Any, state_dict: Any, prefix: str, local_metad
 def build_model(config: ActionFormerConfig, nms_fn: NMSFn | None = None) -> ActionFormer:
     """Factory for the registry: ``ActionFormer(config, nms_fn)``."""
     return ActionFormer(config, nms_fn=nms_fn)
-
-
-def batch_from_records(records: Sequence[VideoRecord]) -> dict[str, Any]:
-    """A model batch from core video records (ground truth converted from seconds to the feature grid)."""
-    batch: dict[str, Any] = {
-        "video_ids": [r.video_id for r in records],
-        "features": [r.features for r in records],
-        "fps": [float(r.fps) for r in records],
-        "feat_stride": [float(r.feat_stride) for r in records],
-        "num_frames": [float(r.num_frames) for r in records],
-        "duration": [float(r.duration) for r in records],
-    }
-    if any(r.features is None for r in records):
-        raise ValueError("every video record needs its features loaded")
-    if all(r.segments is not None for r in records):
-        gts = [r.segments for r in records if r.segments is not None]
-        batch["segments"] = [r.seconds_to_grid(g.segments).float() for r, g in zip(records, gts, strict=True)]
-        batch["labels"] = [g.labels for g in gts]
-    return batch
 
 
 def _feature_list(batch: Mapping[str, Any]) -> list[torch.Tensor]:

@@ -8,27 +8,57 @@ from pathlib import Path
 
 import pytest
 import yaml
-from release_configs import ANET_TSP, EGO4D_OMNIVORE_EGOVLP, EPIC_SLOWFAST_NOUN, THUMOS_I3D, THUMOS_I3D_YAML
+from conftest import release_config
+from pydantic import ValidationError
 from synth_data import tiny_release_config, tiny_thumos, write_set
 
 from tal.core.cli.main import main
 from tal.core.config import load_experiment
 from tal.core.errors import ConfigError
 from tal.core.registry import get_registry
-from tal.loc_actionformer.official import experiment_from_official, is_official_config
-from tal.loc_actionformer.presets import preset
+from tal.loc_actionformer.release.presets import preset, release_config_path
+from tal.loc_actionformer.release.translate import (
+    experiment_from_release,
+    is_release_config,
+    model_config_from_release,
+    release_config_dict,
+)
 
 
 def test_detects_release_configs() -> None:
-    assert is_official_config(THUMOS_I3D) and is_official_config({"dataset": {}, "model": {}})
-    assert not is_official_config(experiment_from_official(THUMOS_I3D))
-    assert not is_official_config({"model": {"name": "actionformer"}})
+    thumos = release_config("thumos_i3d")
+    assert is_release_config(thumos) and is_release_config({"dataset": {}, "model": {}})
+    assert not is_release_config(experiment_from_release(thumos))
+    assert not is_release_config({"model": {"name": "actionformer"}})
+
+
+def test_merge_over_the_release_defaults_and_derived_fields() -> None:
+    merged = release_config_dict(release_config_path("thumos_i3d"))
+    assert merged["model"]["input_dim"] == 2048 and merged["model"]["num_classes"] == 20
+    assert merged["model"]["max_seq_len"] == 2304
+    assert merged["model"]["train_cfg"]["init_loss_norm"] == 100
+    assert merged["model"]["train_cfg"]["droppath"] == 0.1  # default filled in
+    assert merged["opt"]["warmup_epochs"] == 5 and merged["opt"]["learning_rate"] == 0.0001
+    cfg = model_config_from_release(release_config_path("thumos_i3d"))
+    assert cfg.fpn_strides == [1, 2, 4, 8, 16, 32]
+    assert cfg.mha_win_sizes == [19] * 6 and cfg.max_div_factor == 32 * 18
+    assert cfg.test_cfg.pre_nms_topk == 2000 and cfg.test_cfg.multiclass_nms is True
+    assert cfg.test_cfg.voting_thresh == 0.7 and cfg.test_cfg.min_score == 0.001
+    assert cfg.train_cfg.clip_grad_l2norm == 1.0 and cfg.train_cfg.dropout == 0.0
+    assert model_config_from_release(release_config("thumos_i3d")) == cfg  # a parsed mapping works alike
+    assert model_config_from_release(release_config_path("thumos_i3d"), attn_impl="band_mask").attn_impl == "band_mask"
+    with pytest.raises(ValidationError, match="extra"):
+        model_config_from_release({"model": {"n_mha_win_sizes": 9}})
+    with pytest.raises(ConfigError, match="model_name"):
+        model_config_from_release({"model_name": "SomethingElse"})
+    with pytest.raises(ConfigError, match="mapping"):
+        release_config_dict({"model": None})
 
 
 def test_thumos_translation() -> None:
-    exp = experiment_from_official(THUMOS_I3D, label="thumos")
+    exp = experiment_from_release(release_config("thumos_i3d"), label="thumos")
     train = exp["train"]
-    assert train["epochs"] == 45 + 5  # the release trains warmup_epochs on top of epochs
+    assert train["epochs"] == 30 + 5  # the release trains warmup_epochs on top of epochs
     assert train["scheduler"] == {
         "name": "cosine",
         "warmup_epochs": 5.0,
@@ -43,7 +73,7 @@ def test_thumos_translation() -> None:
     model = exp["model"]
     assert model["name"] == "actionformer" and model["input_dim"] == 2048 and model["num_classes"] == 20
     assert model["train_cfg"]["head_empty_cls"] == [4]
-    assert model["test_cfg"]["ext_score_file"] == "./data/thumos/annotations/thumos14_cls_scores.pkl"
+    assert model["test_cfg"]["ext_score_file"] is None and model["test_cfg"]["multiclass_nms"] is True
     tr, val = exp["data"]["train"], exp["data"]["val"]
     assert tr["subset"] == ["validation"] and tr["training"] and val["subset"] == ["test"] and not val["training"]
     assert tr["annotation_file"] == "./data/thumos/annotations/thumos14.json"
@@ -55,11 +85,11 @@ def test_thumos_translation() -> None:
 
 
 def test_other_datasets() -> None:
-    anet = experiment_from_official(ANET_TSP)
+    anet = experiment_from_release(release_config("anet_tsp"))
     assert anet["metric"]["tiou_thresholds"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     assert anet["train"]["epochs"] == 15 and anet["data"]["train"]["file_prefix"] == "v_"
     assert anet["data"]["train"]["default_fps"] == 15 and anet["model"]["train_cfg"]["head_empty_cls"] == []
-    ego = experiment_from_official(EGO4D_OMNIVORE_EGOVLP)
+    ego = experiment_from_release(release_config("ego4d_omnivore_egovlp"))
     assert ego["data"]["train"]["feature_dir"] == ["./data/ego4d/omnivore_features", "./data/ego4d/egovlp_features"]
     assert ego["metric"]["tiou_thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5] and ego["metric"]["top_k"] == [1, 5]
     for exp in (anet, ego):
@@ -70,38 +100,78 @@ def test_epic_empty_classes_from_the_annotation_file(tmp_path: Path) -> None:
     ann = write_set(
         tmp_path, {"P01": {"subset": "training", "steps": 4, "segments": [[1.0, 2.0, 0], [3, 4, 2]]}}, {0: "a", 2: "b"}
     )
-    cfg = copy.deepcopy(EPIC_SLOWFAST_NOUN)
+    noun = release_config("epic_slowfast_noun")
+    cfg = copy.deepcopy(noun)
     cfg["dataset"]["json_file"] = str(ann)
     cfg["dataset"]["num_classes"] = 4
-    assert experiment_from_official(cfg)["model"]["train_cfg"]["head_empty_cls"] == [1, 3]
-    assert experiment_from_official(EPIC_SLOWFAST_NOUN)["model"]["train_cfg"]["head_empty_cls"] == []  # no file
+    assert experiment_from_release(cfg)["model"]["train_cfg"]["head_empty_cls"] == [1, 3]
+    assert experiment_from_release(noun)["model"]["train_cfg"]["head_empty_cls"] == []  # no file
 
 
 def test_unsupported_release_options_are_named() -> None:
-    cfg = copy.deepcopy(THUMOS_I3D)
+    thumos = release_config("thumos_i3d")
+    cfg = copy.deepcopy(thumos)
     cfg["opt"]["early_stop_epochs"] = 30
     with pytest.raises(ConfigError, match="early_stop_epochs"):
-        experiment_from_official(cfg)
+        experiment_from_release(cfg)
     with pytest.raises(ConfigError, match="dataset_name"):
-        experiment_from_official({**THUMOS_I3D, "dataset_name": "charades"})
+        experiment_from_release({**thumos, "dataset_name": "charades"})
     with pytest.raises(ConfigError, match="model_name"):
-        experiment_from_official({**THUMOS_I3D, "model_name": "Other"})
+        experiment_from_release({**thumos, "model_name": "Other"})
 
 
-def test_presets_are_registered_with_release_settings() -> None:
+# The release's configs/*.yaml at its latest commit, transcribed by hand: the values in which they
+# differ from older versions of the release.
+RELEASE_FACTS = {
+    "anet_tsp": {
+        "max_seq_len": 192,
+        "force_upsampling": True,
+        "n_mha_win_size": [7, 7, 7, 7, 7, -1],
+        "init_loss_norm": 200,
+        "loss_weight": 2.0,
+        "voting_thresh": 0.9,
+        "nms_sigma": 0.75,
+        "duration_thresh": 0.001,
+        "epochs": 10 + 5,
+    },
+    "epic_slowfast_verb": {"epochs": 16 + 5, "label_smoothing": 0.0},
+    "epic_slowfast_noun": {"epochs": 16 + 5, "label_smoothing": 0.1},
+    "thumos_i3d": {"epochs": 30 + 5, "multiclass_nms": True, "ext_score_file": None},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_FACTS))
+def test_presets_hold_the_release_values(name: str) -> None:
+    exp = preset(name)
+    model, ds = exp["model"], exp["data"]["train"]
+    got = {
+        "max_seq_len": model["max_seq_len"],
+        "force_upsampling": ds.get("force_upsampling", False),
+        "n_mha_win_size": model["n_mha_win_size"],
+        **{k: v for k, v in model["train_cfg"].items() if k in ("init_loss_norm", "loss_weight", "label_smoothing")},
+        **{k: v for k, v in model["test_cfg"].items()},
+        "epochs": exp["train"]["epochs"],
+    }
+    assert {k: got[k] for k in RELEASE_FACTS[name]} == RELEASE_FACTS[name]
+    assert ds["max_seq_len"] == model["max_seq_len"]
+
+
+def test_presets_are_the_translation_of_the_shipped_files() -> None:
     registry = get_registry()
     names = [n for n in registry.names("presets") if n.startswith("loc-actionformer/")]
-    assert names == sorted(
-        f"loc-actionformer/{n}"
-        for n in (
-            "thumos_i3d",
-            "anet_tsp",
-            "anet_i3d",
-            "epic_slowfast_verb",
-            "epic_slowfast_noun",
-            "ego4d_omnivore_egovlp",
-        )
+    shipped = (
+        "thumos_i3d",
+        "anet_tsp",
+        "anet_i3d",
+        "epic_slowfast_verb",
+        "epic_slowfast_noun",
+        "ego4d_omnivore_egovlp",
     )
+    assert names == sorted(f"loc-actionformer/{n}" for n in shipped)
+    for name in shipped:
+        assert registry.get("presets", f"loc-actionformer/{name}").factory.load() == experiment_from_release(
+            release_config(name), label=name
+        )
     cfg = load_experiment("loc-actionformer/thumos_i3d", registry, ["data.train.feature_dir=/feats/thumos"])
     assert cfg.data.train.feature_dir == "/feats/thumos" and cfg.data.val.feature_dir == "./data/thumos/i3d_features"
     assert cfg.train.epochs == 35 and cfg.model.test_cfg.multiclass_nms and cfg.model.test_cfg.ext_score_file is None
@@ -111,12 +181,12 @@ def test_presets_are_registered_with_release_settings() -> None:
 
 def test_release_yaml_file_and_convert_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "thumos_i3d.yaml"
-    src.write_text(THUMOS_I3D_YAML)
-    assert experiment_from_official(src) == experiment_from_official(THUMOS_I3D, label="thumos_i3d")
+    src.write_text(release_config_path("thumos_i3d").read_text())
+    assert experiment_from_release(src) == experiment_from_release(release_config("thumos_i3d"), label="thumos_i3d")
     out = tmp_path / "ours.yaml"
     assert main(["actionformer", "convert", str(src), "-o", str(out)]) == 0
     cfg = load_experiment(out, get_registry())
-    assert cfg.train.epochs == 50 and cfg.model.n_mha_win_size == 19
+    assert cfg.train.epochs == 35 and cfg.model.n_mha_win_size == 19
     assert main(["actionformer", "convert", str(out)]) == 2
     assert "not a release config" in capsys.readouterr().err
     assert yaml.safe_load(out.read_text())["train"]["output_dir"] == str(Path("./ckpt/") / "thumos_i3d")

@@ -1,20 +1,19 @@
 """Building blocks of ActionFormer: masked 1-D convs, channel LayerNorm, (local) conv-attention, transformer blocks.
 
 Tensors are ``(B, C, T)``; masks are ``(B, 1, T)`` bool with ``True`` on valid steps. Module and
-parameter names follow the official release so its checkpoints load with ``strict=True``.
+parameter names follow the release so its checkpoints load with ``strict=True``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-AttnImpl = Literal["blocked_sdpa", "band_mask"]
+from tal.loc_actionformer.config import AttnImpl
 
 
 class MaskedConv1D(nn.Module):

@@ -16,7 +16,7 @@ from conftest import tiny_config
 from tal.core.errors import DataFormatError
 from tal.core.types import Segments
 from tal.loc_actionformer import ActionFormer
-from tal.loc_actionformer.fusion import fuse_class_scores, load_class_scores
+from tal.loc_actionformer.postprocess import fuse_class_scores, load_class_scores
 
 
 def test_fusion_by_hand() -> None:
