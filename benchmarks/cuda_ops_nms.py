@@ -84,9 +84,50 @@ std::vector<torch::Tensor> naive_soft_nms(torch::Tensor segs, torch::Tensor scor
 """
 
 
+#: THUMOS14's test_cfg (Gaussian soft-NMS; the method code 2 is what batched_nms passes for "gaussian").
+CFG = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=200, use_soft_nms=True, sigma=0.5, voting_thresh=0.7)
+
+
 def reference_batched_nms(*args, **kwargs):
     """batched_nms on the pure-torch reference primitives (what runs without the compiled library)."""
     return _backend.bound_kernel("batched_nms", "reference")(*args, **kwargs)
+
+
+def compile_baseline():
+    """The single-threaded C++ loop, compiled here with load_inline."""
+    print("compiling the single-threaded C++ baseline (load_inline) ...", flush=True)
+    return load_inline(
+        "tal_bench_naive_soft_nms", cpp_sources=BASELINE_SRC, functions=["naive_soft_nms"], extra_cflags=["-O3"]
+    )
+
+
+def baseline_batched_nms(baseline, segs, scores, labels):
+    """Multiclass soft-NMS with the C++ loop, then the final sort and cut of batched_nms."""
+    idx, sc = baseline.naive_soft_nms(segs, scores, labels, CFG["sigma"], CFG["min_score"], CFG["max_seg_num"])
+    order = torch.sort(sc, descending=True).indices[: CFG["max_seg_num"]]
+    return segs[idx[order]], sc[order], labels[idx[order]]
+
+
+def compare_multiclass(baseline, n: int, repeats: int, name: str = "ext") -> str:
+    """Check that the three variants agree on ``n`` THUMOS-like candidates, time them, return the result line."""
+    segs, scores, labels = thumos_like(n, seed=n)
+    ours = ops.batched_nms(segs, scores, labels, multiclass=True, **CFG)
+    base = baseline_batched_nms(baseline, segs, scores, labels)
+    assert all(torch.equal(a, b) for a, b in zip(ours, base, strict=True)), "baseline and kernel disagree"
+    ref = reference_batched_nms(segs, scores, labels, multiclass=True, method=2, **CFG)
+    assert torch.equal(ref[2], ours[2]) and torch.allclose(ref[1], ours[1], rtol=1e-6, atol=1e-7)
+    reps = repeats if n <= 2000 else max(3, repeats // 6)
+    t_ext = median_ms(lambda: ops.batched_nms(segs, scores, labels, multiclass=True, **CFG), reps)
+    t_base = median_ms(lambda: baseline_batched_nms(baseline, segs, scores, labels), reps)
+    t_ref = median_ms(
+        lambda: reference_batched_nms(segs, scores, labels, multiclass=True, method=2, **CFG), 2 if n > 2000 else 5
+    )
+    biggest = int(torch.bincount(labels).max())
+    return (
+        f"soft-NMS {n}x20 (multiclass, Gaussian; largest class {biggest}): {name} {t_ext:.2f} ms, "
+        f"single-threaded C++ O(N^2) {t_base:.2f} ms (ratio {t_base / t_ext:.1f}x), "
+        f"torch reference {t_ref:.1f} ms (ratio {t_ref / t_ext:.0f}x)"
+    )
 
 
 def main() -> None:
@@ -95,45 +136,16 @@ def main() -> None:
     args = parser.parse_args()
     info = ops.backend_info()["batched_nms"]["cpu"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batched_nms on CPU: {info.impl}")
-    if not _backend.EXT.loaded:
-        print("the compiled kernels are not loaded; nothing to compare (" + _backend.EXT.reason + ")")
+    if info.impl != "cpu-ext":
+        print("the compiled kernels are not loaded; nothing to compare (" + info.reason + ")")
         return
-    print("compiling the single-threaded C++ baseline (load_inline) ...", flush=True)
-    baseline = load_inline(
-        "tal_bench_naive_soft_nms", cpp_sources=BASELINE_SRC, functions=["naive_soft_nms"], extra_cflags=["-O3"]
-    )
-    cfg = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=200, use_soft_nms=True, sigma=0.5, voting_thresh=0.7)
-
-    def run_baseline(segs, scores, labels):
-        idx, sc = baseline.naive_soft_nms(segs, scores, labels, cfg["sigma"], cfg["min_score"], cfg["max_seg_num"])
-        order = torch.sort(sc, descending=True).indices[: cfg["max_seg_num"]]
-        return segs[idx[order]], sc[order], labels[idx[order]]
-
+    baseline = compile_baseline()
     for n in (2000, 20000):
-        segs, scores, labels = thumos_like(n, seed=n)
-        ours = ops.batched_nms(segs, scores, labels, multiclass=True, **cfg)
-        base = run_baseline(segs, scores, labels)
-        assert all(torch.equal(a, b) for a, b in zip(ours, base, strict=True)), "baseline and kernel disagree"
-        ref = reference_batched_nms(segs, scores, labels, multiclass=True, method=2, **cfg)
-        assert torch.equal(ref[2], ours[2]) and torch.allclose(ref[1], ours[1], rtol=1e-6, atol=1e-7)
-        reps = args.repeats if n == 2000 else max(3, args.repeats // 6)
-        t_ext = median_ms(lambda s=segs, c=scores, lab=labels: ops.batched_nms(s, c, lab, multiclass=True, **cfg), reps)
-        t_base = median_ms(lambda s=segs, c=scores, lab=labels: run_baseline(s, c, lab), reps)
-        t_ref = median_ms(
-            lambda s=segs, c=scores, lab=labels: reference_batched_nms(s, c, lab, multiclass=True, method=2, **cfg),
-            2 if n == 20000 else 5,
-        )
-        biggest = int(torch.bincount(labels).max())
-        print(
-            f"soft-NMS {n}x20 (multiclass, Gaussian; largest class {biggest}): ext {t_ext:.2f} ms, "
-            f"single-threaded C++ O(N^2) {t_base:.2f} ms (ratio {t_base / t_ext:.1f}x), "
-            f"torch reference {t_ref:.1f} ms (ratio {t_ref / t_ext:.0f}x)"
-        )
+        print(compare_multiclass(baseline, n, args.repeats), flush=True)
 
     segs, scores, labels = thumos_like(2000, seed=2000)
-    agn = dict(cfg)
-    t_ext = median_ms(lambda: ops.batched_nms(segs, scores, labels, multiclass=False, **agn), args.repeats)
-    t_ref = median_ms(lambda: reference_batched_nms(segs, scores, labels, multiclass=False, method=2, **agn), 3)
+    t_ext = median_ms(lambda: ops.batched_nms(segs, scores, labels, multiclass=False, **CFG), args.repeats)
+    t_ref = median_ms(lambda: reference_batched_nms(segs, scores, labels, multiclass=False, method=2, **CFG), 3)
     print(
         f"soft-NMS 2000 class-agnostic + voting 0.7: ext {t_ext:.2f} ms, torch reference {t_ref:.1f} ms "
         f"(ratio {t_ref / t_ext:.0f}x)"

@@ -3,11 +3,14 @@
 Compiles the C++ CPU kernels (torch stable ABI, one build for every torch >=
 2.10) with setuptools + torch.utils.cpp_extension (+ ninja when installed).
 It never fails the install because of them: without torch in the build
-environment, with torch < 2.10, without a working compiler, or when
-TAL_OPS_NO_BUILD_EXT=1, the package installs without the library (one
-warning here, one at import) and the pure-torch references run.
+environment (an isolated build), with torch < 2.10, without a working compiler,
+or when TAL_OPS_NO_BUILD_EXT=1, the package installs without the library (one
+warning here). The first CPU call that needs the kernels then compiles them into
+the user cache (tal.cuda_ops._cpu.jit); only where no compiler works do the
+pure-torch references run (with one warning at that call).
 
-Recommended: ``pip install --no-build-isolation ./packages/cuda-ops`` (see README).
+``pip install --no-build-isolation ./packages/cuda-ops`` compiles them here, and
+``pip wheel --no-build-isolation`` ships them in a cp310-abi3 wheel (see README).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def _configure() -> tuple[list, dict, dict]:
     except Exception as exc:  # torch absent (isolated build) or broken
         _warn(
             f"torch is not importable in the build environment ({type(exc).__name__}: {exc}); installing without "
-            "the C++ kernels. Use `pip install --no-build-isolation` to compile them against your torch."
+            "the C++ kernels: they are compiled on first use into $TAL_CACHE_DIR (default ~/.cache/tal; needs a "
+            "C++ compiler), or now with `pip install --no-build-isolation`."
         )
         return [], {}, {}
     version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
@@ -83,7 +87,8 @@ def _configure() -> tuple[list, dict, dict]:
             except Exception as exc:
                 _warn(
                     f"compiling the C++ kernels failed ({type(exc).__name__}: {exc}); installing without them "
-                    "(the pure-torch references run; fix the compiler and reinstall, or `python -m tal.cuda_ops build`)"
+                    "(the first call that needs them retries the build; without a working compiler the pure-torch "
+                    "references run)"
                 )
                 return
             for extension in self.extensions:

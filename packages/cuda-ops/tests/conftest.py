@@ -34,7 +34,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tal"))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one)")
-    config.addinivalue_line("markers", "slow: compiles C++ (tens of seconds)")
+    config.addinivalue_line("markers", "slow: compiles C++ or pip-installs (tens of seconds; part of the default run)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def ext_loaded() -> bool:
     from tal.cuda_ops import _backend
 
-    return _backend.EXT.loaded
+    return _backend.cpu_library().loaded
 
 
 @pytest.fixture(scope="session")

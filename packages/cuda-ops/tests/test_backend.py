@@ -32,7 +32,7 @@ def test_extension_loaded():
     """The suite expects the compiled kernels; a silently failed build must not pass CI."""
     if os.environ.get("TAL_OPS_EXPECT_NO_EXT") == "1" or _backend.DISABLE_EXT:
         pytest.skip("running without compiled kernels on purpose")
-    assert _backend.EXT.loaded, _backend.EXT.reason
+    assert _backend.cpu_library().loaded, _backend.EXT.reason
     assert Path(_backend.EXT.path).exists()
     assert int(torch.ops.tal_ops_ext.kernels_version()) == _buildcfg.KERNELS_VERSION
 
@@ -78,18 +78,18 @@ def test_backend_info_is_what_runs_on_cpu(monkeypatch):
             assert bool(used) == (info[op]["cpu"].impl == "cpu-ext"), (op, info[op]["cpu"], used)
 
 
-def test_startup_report_strict_and_warning(monkeypatch):
+def test_startup_report_strict_only(monkeypatch):
     missing = _ext.ExtStatus(False, "no usable compiled kernels (test)")
     monkeypatch.setattr(_backend, "EXT", missing)
     monkeypatch.setattr(_backend, "DISABLE_EXT", False)
     monkeypatch.setattr(_backend, "STRICT", True)
-    with pytest.raises(_backend.ExtensionUnavailableError, match="TAL_OPS_STRICT"):
+    with pytest.raises(_backend.ExtensionUnavailableError, match=r"TAL_OPS_STRICT.*no usable compiled kernels"):
         _backend.startup_report()
     monkeypatch.setattr(_backend, "STRICT", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _backend.startup_report()
-    assert len(caught) == 1 and "pure-torch reference" in str(caught[0].message)
+        _backend.startup_report()  # without STRICT, import says nothing: the first call does
+    assert caught == []
     assert ops.backend_info()["nms_1d"]["cpu"].impl == "reference"
 
 
@@ -206,29 +206,8 @@ def _can_compile() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _can_compile(), reason="needs a C++ compiler and ninja")
-def test_jit_build_into_cache_and_load(tmp_path):
-    """The fallback path when the wheel has no kernels: build_extension() compiles into a cache folder."""
-    lib = _ext.build_extension(tmp_path / "cache")
-    assert lib.exists() and (lib.parent / _buildcfg.BUILD_INFO).exists()
-    record = json.loads((lib.parent / _buildcfg.BUILD_INFO).read_text())
-    assert record["origin"] == "jit build" and record["kernels_version"] == _buildcfg.KERNELS_VERSION
-    proc = run_python(
-        f"""
-        from pathlib import Path
-        from tal.cuda_ops._cpu import library as _ext
-        status = _ext.load_extension([Path({str(lib.parent)!r})])
-        print("LOADED", status.loaded, status.reason)
-        """,
-        TAL_OPS_DISABLE_EXT="1",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "LOADED True" in proc.stdout and "jit build" in proc.stdout
-
-
-@pytest.mark.slow
 def test_install_without_a_compiler_succeeds_and_warns_once(tmp_path):
-    """pip install with a broken compiler: the install succeeds, import warns once, the references run."""
+    """pip install with a broken compiler: the install succeeds; the first call warns once, the references run."""
     source = Path(__file__).resolve().parents[1]
     if not (source / "setup.py").exists():
         pytest.skip("needs the package source tree")
@@ -260,9 +239,8 @@ def test_install_without_a_compiler_succeeds_and_warns_once(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not list(target.glob("tal/cuda_ops/_kernels*"))
-    env.pop("CXX")
     env["PYTHONPATH"] = str(target)
-    env["TAL_OPS_CACHE_DIR"] = str(tmp_path / "empty-cache")
+    env["TAL_CACHE_DIR"] = str(tmp_path / "empty-cache")  # the compiler is still broken: no first-use build
     check = subprocess.run(
         [
             sys.executable,
@@ -280,4 +258,5 @@ def test_install_without_a_compiler_succeeds_and_warns_once(tmp_path):
     assert check.returncode == 0, check.stderr
     lines = check.stdout.split("\n")
     assert lines[0].startswith(str(target)) and lines[1] == "reference" and lines[2].startswith("0.333")
-    assert check.stderr.count("using the pure-torch reference implementations") == 1, check.stderr
+    assert check.stderr.count("the C++ CPU kernels are unavailable") == 1, check.stderr
+    assert "no C++ compiler found" in check.stderr and "slower" in check.stderr, check.stderr

@@ -12,16 +12,25 @@ including the size limits of a compiled kernel (Triton NMS groups above ``MAX_GR
 reference), and binds the op's body (``tal.cuda_ops._composite``) to that implementation's
 primitives. :func:`backend_info` reports the same decision, so what it says is what runs.
 
+The C++ library is looked up at import (cheap: a few files and one ``dlopen``). When there is
+none, the first CPU call that needs it compiles it into the user cache (``tal.cuda_ops._cpu.jit``,
+one WARNING line) and loads it; where no compiler works, one WARNING line names the slowdown and
+the fix, and the references run.
+
 Environment:
   ``TAL_OPS_DISABLE_EXT=1``   never load the C++ library and never use Triton:
                               the pure-torch references run everywhere.
   ``TAL_OPS_DISABLE_TRITON=1`` references on CUDA tensors, C++ kernels on CPU.
-  ``TAL_OPS_STRICT=1``        a missing/unusable C++ library (or, on a machine
-                              with a CUDA device, a missing Triton) raises
-                              :class:`ExtensionUnavailableError` at import.
+  ``TAL_OPS_STRICT=1``        the C++ library must be there: compiled at import if needed,
+                              :class:`ExtensionUnavailableError` if it cannot be (or, on a machine
+                              with a CUDA device, if Triton is missing).
+  ``TAL_OPS_NO_BUILD_EXT=1``  never compile: not at install (setup.py), not on first use.
   ``TAL_OPS_GRAPH_CPU=ext``   use the C++ kernel for graph_aggregate on CPU (default:
                               the batched-GEMM reference; see GRAPH_CPU_REASON).
   ``TAL_OPS_EXT_DIR``         extra folder searched first for a compiled library.
+  ``TAL_OPS_JIT_ONLY=1``      ignore the library installed with the package (and TAL_OPS_EXT_DIR):
+                              only the first-use cache counts (to test or refresh that path).
+  ``TAL_CACHE_DIR``           root of the first-use build cache (default ``~/.cache/tal``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from torch import Tensor
 
 from . import _composite, _reference
 from ._composite import NmsKernels
+from ._cpu import jit as _jit
 from ._cpu import library as _library
 
 #: Public ops, in the order ``backend_info`` lists them.
@@ -94,6 +104,7 @@ def _flag(name: str) -> bool:
 DISABLE_EXT = _flag("TAL_OPS_DISABLE_EXT")
 DISABLE_TRITON = _flag("TAL_OPS_DISABLE_TRITON")
 STRICT = _flag("TAL_OPS_STRICT")
+JIT_ONLY = _flag("TAL_OPS_JIT_ONLY")
 GRAPH_CPU_EXT = os.environ.get("TAL_OPS_GRAPH_CPU", "").strip().lower() == "ext"
 
 #: Why graph_aggregate uses the pure-torch path on CPU by default.
@@ -102,10 +113,32 @@ GRAPH_CPU_REASON = (
     "(benchmarks/cuda_ops_graph_aggregate.py; README, Performance); TAL_OPS_GRAPH_CPU=ext selects the C++ kernel"
 )
 
-if DISABLE_EXT:
-    EXT = _library.ExtStatus(False, "disabled by TAL_OPS_DISABLE_EXT=1")
-else:
-    EXT = _library.load_extension()
+
+def _find_library() -> _library.ExtStatus:
+    """The compiled library if one is installed or cached (pending a first-use build otherwise)."""
+    if DISABLE_EXT:
+        return _library.ExtStatus(False, "disabled by TAL_OPS_DISABLE_EXT=1")
+    status = _library.load_extension(_library.candidate_dirs(include_installed=not JIT_ONLY))
+    if not status.loaded:
+        status.pending = True
+        status.reason = f"not compiled yet, compiled on the first CPU call that needs it ({status.reason})"
+    return status
+
+
+EXT = _find_library()
+_EXT_LOCK = threading.Lock()
+
+
+def cpu_library() -> _library.ExtStatus:
+    """The C++ library's status, compiling it first if it is pending (the first CPU call that needs it)."""
+    global EXT
+    if EXT.pending:
+        with _EXT_LOCK:
+            if EXT.pending:
+                status = _jit.first_use()
+                status.skipped = EXT.skipped + status.skipped
+                EXT = status
+    return EXT
 
 
 class _TritonState:
@@ -154,7 +187,7 @@ def implementation(op: str, device: torch.device) -> str:
     if device.type == "cpu":
         if op == "graph_aggregate" and not GRAPH_CPU_EXT:
             return IMPL_REF
-        return IMPL_EXT if EXT.loaded else IMPL_REF
+        return IMPL_EXT if cpu_library().loaded else IMPL_REF
     if device.type == "cuda":
         return IMPL_TRITON if TRITON.get() is not None else IMPL_REF
     return IMPL_REF
@@ -172,7 +205,7 @@ def choice(op: str, device_type: str, *, load: bool = True) -> BackendChoice:
         if op == "graph_aggregate" and not GRAPH_CPU_EXT:
             return BackendChoice(impl, GRAPH_CPU_REASON)
         prefix = "C++ kernel" if impl == IMPL_EXT else "pure-torch reference"
-        return BackendChoice(impl, f"{prefix}; {EXT.reason}")
+        return BackendChoice(impl, f"{prefix}; {cpu_library().reason}")
     if device_type == "cuda":
         if impl == IMPL_REF:
             return BackendChoice(impl, f"pure-torch reference on the GPU; {TRITON.error}")
@@ -266,24 +299,15 @@ def format_backend_info() -> str:
 
 
 def startup_report() -> None:
-    """At import: raise under ``TAL_OPS_STRICT=1`` if a compiled backend is missing, warn if the C++ one is."""
-    if DISABLE_EXT:
+    """At import, under ``TAL_OPS_STRICT=1``: make sure the compiled backends are there, or raise."""
+    if DISABLE_EXT or not STRICT:
         return
     problems = []
-    if not EXT.loaded:
+    if not cpu_library().loaded:
         problems.append(EXT.reason)
-    if STRICT:
-        if TRITON.error is not None and torch.cuda.is_available():
-            problems.append(f"Triton unavailable: {TRITON.error}")
-        if problems:
-            raise ExtensionUnavailableError(
-                "TAL_OPS_STRICT=1 and a compiled backend is unavailable: " + "; ".join(problems)
-            )
-    if not EXT.loaded:
-        warnings.warn(
-            f"tal.cuda_ops: using the pure-torch reference implementations on CPU because {EXT.reason}. "
-            "Reinstall with `pip install --no-build-isolation tal-cuda-ops` (needs a C++ compiler), "
-            "or run `python -m tal.cuda_ops build` to compile the kernels into a cache folder.",
-            RuntimeWarning,
-            stacklevel=4,
+    if TRITON.error is not None and torch.cuda.is_available():
+        problems.append(f"Triton unavailable: {TRITON.error}")
+    if problems:
+        raise ExtensionUnavailableError(
+            "TAL_OPS_STRICT=1 and a compiled backend is unavailable: " + "; ".join(problems)
         )

@@ -1,8 +1,10 @@
 """Finding, vetting and loading the compiled CPU kernels (``torch.ops.tal_ops_ext``).
 
-A library is only loaded when its build record (``_build_info.json``, written
-next to it by ``setup.py`` or by :func:`build_extension`) says it was built
-from these sources (same kernels version) for an ABI this torch can load:
+Places searched, in order: ``$TAL_OPS_EXT_DIR``; the package itself (the library ``setup.py``
+builds into a wheel or an install); the first-use build cache (:func:`jit_dir`, filled by
+:mod:`tal.cuda_ops._cpu.jit`). A library is only loaded when its build record
+(``_build_info.json``, written next to it) says it was built from these sources (same kernels
+version) for an ABI this torch can load:
 
 * ``stable``: written against torch's stable C ABI with
   ``TORCH_TARGET_VERSION`` = 2.10, so it loads into any torch >= 2.10,
@@ -10,21 +12,20 @@ from these sources (same kernels version) for an ABI this torch can load:
 
 Anything else (no record, another kernels version, a torch older than the
 target, a library that fails to load or lacks an op) is skipped with the
-reason kept for :func:`tal.cuda_ops.backend_info`; the pure-torch references
-run instead. Nothing here may raise.
+reason kept for :func:`tal.cuda_ops.backend_info`. Nothing here may raise.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import re
-import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,13 +50,17 @@ _LIB_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 
 @dataclass
 class ExtStatus:
-    """Outcome of the extension search."""
+    """Outcome of the search for (or the build of) the compiled library.
+
+    ``pending``: none was found, and it will be compiled on the first CPU call that needs it.
+    """
 
     loaded: bool
     reason: str
     path: str | None = None
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    pending: bool = False
 
 
 def torch_version_tuple(version: str | None = None) -> tuple[int, int]:
@@ -64,17 +69,34 @@ def torch_version_tuple(version: str | None = None) -> tuple[int, int]:
 
 
 def package_dir() -> Path:
+    """Where ``setup.py`` puts the library (``tal/cuda_ops/_cpu``)."""
     return Path(__file__).resolve().parent
 
 
-def cache_dir() -> Path:
-    """Where :func:`build_extension` puts its JIT build (one folder per torch/Python)."""
-    root = os.environ.get("TAL_OPS_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "tal-cuda-ops")
-    tag = f"torch{torch.__version__}-py{sys.version_info.major}{sys.version_info.minor}-{platform.machine()}"
-    return Path(root) / re.sub(r"[^A-Za-z0-9_.+-]", "_", tag)
+def cache_root() -> Path:
+    """``$TAL_CACHE_DIR``, by default ``~/.cache/tal``."""
+    root = os.environ.get("TAL_CACHE_DIR", "").strip()
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "tal"
+
+
+def sources_digest() -> str:
+    """Short SHA-256 of the C++ sources and build flags (a changed source gets a new cache folder)."""
+    digest = hashlib.sha256()
+    for path in sorted(buildcfg.CSRC_DIR.rglob("*")):
+        if path.suffix in (".h", ".cpp") and path.is_file():
+            digest.update(path.relative_to(buildcfg.CSRC_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    digest.update(" ".join(buildcfg.compile_args()).encode())
+    return digest.hexdigest()[:12]
+
+
+def jit_dir() -> Path:
+    """The first-use build folder: one per kernels version and sources, torch, Python and machine."""
+    tag = (
+        f"k{buildcfg.KERNELS_VERSION}-{sources_digest()}-torch{torch.__version__}"
+        f"-py{sys.version_info.major}{sys.version_info.minor}-{platform.machine()}"
+    )
+    return cache_root() / "cuda-ops" / re.sub(r"[^A-Za-z0-9_.+-]", "_", tag)
 
 
 def find_library(directory: Path) -> Path | None:
@@ -87,14 +109,15 @@ def find_library(directory: Path) -> Path | None:
     return None
 
 
-def read_build_info(directory: Path) -> dict | None:
+def read_build_info(directory: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((directory / buildcfg.BUILD_INFO).read_text())
+        info = json.loads((directory / buildcfg.BUILD_INFO).read_text())
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None
 
 
-def vet(info: dict | None) -> str | None:
+def vet(info: dict[str, Any] | None) -> str | None:
     """Why a library with this build record cannot be loaded here (None if it can)."""
     if info is None:
         return f"no readable {buildcfg.BUILD_INFO} next to it (unknown build)"
@@ -114,7 +137,7 @@ def vet(info: dict | None) -> str | None:
 
 def _already_loaded() -> bool:
     try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key("tal_ops_ext::segment_iou", "CPU")
+        return bool(torch._C._dispatch_has_kernel_for_dispatch_key("tal_ops_ext::segment_iou", "CPU"))
     except Exception:
         return False
 
@@ -139,17 +162,34 @@ def _load(path: Path) -> str | None:
     return None
 
 
-def candidate_dirs() -> list[Path]:
-    dirs = [package_dir()]
-    extra = os.environ.get("TAL_OPS_EXT_DIR")
-    if extra:
-        dirs.insert(0, Path(extra))
-    dirs.append(cache_dir())
+def candidate_dirs(include_installed: bool = True) -> list[Path]:
+    """Folders searched for a library: ``$TAL_OPS_EXT_DIR``, the package, the first-use build cache."""
+    dirs = []
+    if include_installed:
+        extra = os.environ.get("TAL_OPS_EXT_DIR")
+        if extra:
+            dirs.append(Path(extra))
+        dirs.append(package_dir())
+    dirs.append(jit_dir())
     return dirs
 
 
+def describe(info: dict[str, Any] | None) -> str:
+    """One phrase about a build record: ABI, torch range, where it was compiled."""
+    if not info:
+        return "unknown build"
+    need = info.get("min_torch", [0, 0])
+    origin = info.get("origin", "setup.py")
+    if info.get("compile_seconds") is not None:
+        origin = f"{origin} in {info['compile_seconds']:.1f} s"
+    return (
+        f"{info.get('abi')} ABI, loads in torch>={need[0]}.{need[1]}, compiled with torch "
+        f"{info.get('built_with_torch')}, {origin}"
+    )
+
+
 def load_extension(dirs: list[Path] | None = None) -> ExtStatus:
-    """Load the first acceptable library found in ``dirs``; never raises."""
+    """Load the first acceptable library found in ``dirs`` (default: :func:`candidate_dirs`); never raises."""
     skipped: list[tuple[str, str]] = []
     try:
         for directory in dirs if dirs is not None else candidate_dirs():
@@ -161,33 +201,18 @@ def load_extension(dirs: list[Path] | None = None) -> ExtStatus:
             if reason is None:
                 reason = _load(lib)
             if reason is None:
-                return ExtStatus(True, f"loaded {lib.name} ({_describe(info)})", str(lib), info or {}, skipped)
+                return ExtStatus(True, f"loaded {lib} ({describe(info)})", str(lib), info or {}, skipped)
             skipped.append((str(lib), reason))
     except Exception as exc:  # pragma: no cover - defensive: import must never fail
         skipped.append(("<search>", f"{type(exc).__name__}: {exc}"))
     if skipped:
         detail = "; ".join(f"{path}: {why}" for path, why in skipped)
         return ExtStatus(False, f"no usable compiled kernels ({detail})", None, {}, skipped)
-    return ExtStatus(
-        False,
-        "tal-cuda-ops was installed without its compiled kernels (no compiler or no torch at build time)",
-        None,
-        {},
-        skipped,
-    )
+    return ExtStatus(False, "tal-cuda-ops was installed without its compiled kernels", None, {}, skipped)
 
 
-def _describe(info: dict | None) -> str:
-    if not info:
-        return "unknown build"
-    need = info.get("min_torch", [0, 0])
-    return (
-        f"{info.get('abi')} ABI, loads in torch>={need[0]}.{need[1]}, compiled with torch "
-        f"{info.get('built_with_torch')}, {info.get('origin', 'setup.py')}"
-    )
-
-
-def build_info_record(origin: str) -> dict:
+def build_info_record(origin: str, **extra: Any) -> dict[str, Any]:
+    """The build record written next to a library this package compiled."""
     return {
         "abi": "stable",
         "min_torch": list(buildcfg.STABLE_TARGET),
@@ -197,36 +222,5 @@ def build_info_record(origin: str) -> dict:
         "machine": platform.machine(),
         "origin": origin,
         "flags": buildcfg.compile_args(),
+        **extra,
     }
-
-
-def build_extension(directory: str | os.PathLike | None = None, verbose: bool = False) -> Path:
-    """Compile the CPU kernels just-in-time into ``directory`` (default: :func:`cache_dir`).
-
-    Needs a C++ compiler and ninja. The compilation runs in a subprocess (so a
-    library already loaded here is not disturbed); the next ``import
-    tal.cuda_ops`` picks the result up. Returns the library path.
-    """
-    if torch_version_tuple() < buildcfg.STABLE_TARGET:
-        major, minor = buildcfg.STABLE_TARGET
-        raise RuntimeError(f"compiling the kernels needs torch >= {major}.{minor} (found {torch.__version__})")
-    out = Path(directory) if directory is not None else cache_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    script = textwrap.dedent(
-        f"""
-        from torch.utils.cpp_extension import load
-        load(name="tal_cuda_ops_kernels", sources={buildcfg.source_paths()!r},
-             extra_cflags={buildcfg.compile_args()!r}, build_directory={str(out)!r},
-             is_python_module=False, verbose={bool(verbose)!r})
-        """
-    )
-    env = dict(os.environ, TAL_OPS_DISABLE_EXT="1")
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=not verbose, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr or "")[-3000:] if not verbose else ""
-        raise RuntimeError(f"building the tal-cuda-ops kernels failed (exit {proc.returncode}):\n{tail}")
-    lib = find_library(out)
-    if lib is None:
-        raise RuntimeError(f"the build finished but no library was found in {out}")
-    (out / buildcfg.BUILD_INFO).write_text(json.dumps(build_info_record("jit build"), indent=2))
-    return lib
