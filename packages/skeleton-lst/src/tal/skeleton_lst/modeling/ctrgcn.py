@@ -41,6 +41,22 @@ def _bn_init(bn: nn.BatchNorm1d | nn.BatchNorm2d, scale: float) -> None:
     nn.init.constant_(bn.bias, 0.0)
 
 
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+    """Weights and bias of ``bn(conv(x))`` as one convolution, with ``bn``'s running statistics (eval)."""
+    assert bn.running_var is not None and bn.running_mean is not None
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    weight = conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
+    return weight, (bias - bn.running_mean) * scale + bn.bias
+
+
+def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+    """``bn`` in eval mode as ``x * scale + shift`` (per channel, shaped ``(C, 1, 1)``)."""
+    assert bn.running_var is not None and bn.running_mean is not None
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale.view(-1, 1, 1), (bn.bias - bn.running_mean * scale).view(-1, 1, 1)
+
+
 class TemporalConv(nn.Module):
     """``(k, 1)`` convolution over time (stride, dilation, 'same' padding) + BatchNorm: ``(N, C, T, V)``."""
 
@@ -99,9 +115,42 @@ class MultiScaleTemporalConv(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.constant_(m.bias, 0.0)
+        self.stride = stride
+        self.branch_channels = bc
+        self.num_dilated = len(dilations)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return self._forward_folded(x)
         return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+    def _forward_folded(self, x: Tensor) -> Tensor:
+        """Eval mode: BatchNorms folded into the convolutions, the four input 1x1 convolutions as one."""
+        branches = [b for b in self.branches if isinstance(b, nn.Sequential)]
+        entry = [fold_batchnorm(b[0], b[1]) for b in branches]
+        n_relu = len(branches) - 1  # every branch but the strided 1x1 one has a ReLU after its entry
+        if self.stride == 1:
+            w = torch.cat([e[0] for e in entry])
+            h = F.conv2d(x, w, torch.cat([e[1] for e in entry]))
+            parts = list(h.split(self.branch_channels, dim=1))
+        else:
+            w = torch.cat([e[0] for e in entry[:n_relu]])
+            h = F.conv2d(x, w, torch.cat([e[1] for e in entry[:n_relu]]))
+            parts = [*h.split(self.branch_channels, dim=1), F.conv2d(x, *entry[-1], stride=(self.stride, 1))]
+        outs = []
+        for i, branch in enumerate(branches[: self.num_dilated]):
+            tconv = branch[3]
+            wt, bt = fold_batchnorm(tconv.conv, tconv.bn)
+            outs.append(
+                F.conv2d(F.relu(parts[i]), wt, bt, tconv.conv.stride, tconv.conv.padding, tconv.conv.dilation)
+            )
+        pool_branch = branches[self.num_dilated]
+        pool = pool_branch[3]
+        pooled = F.max_pool2d(F.relu(parts[self.num_dilated]), pool.kernel_size, pool.stride, pool.padding)
+        scale, shift = _bn_affine(pool_branch[4])
+        outs.append(torch.addcmul(shift, pooled, scale))
+        outs.append(parts[-1])
+        return torch.cat(outs, dim=1)
 
 
 class CTRGC(nn.Module):
@@ -180,8 +229,15 @@ class UnitGCN(nn.Module):
         y = graph_aggregate(feats, self.topology(x), sum_subsets=True)
         y = self.bn(y)
         if self.has_residual:
-            y = y + (self.down(x) if self.down is not None else x)
+            y = y + (self._down(x) if self.down is not None else x)
         return F.relu(y)
+
+    def _down(self, x: Tensor) -> Tensor:
+        assert isinstance(self.down, nn.Sequential)
+        if self.training:
+            return self.down(x)
+        w, b = fold_batchnorm(self.down[0], self.down[1])
+        return F.conv2d(x, w, b)
 
 
 class UnitTCN(nn.Module):
@@ -196,6 +252,9 @@ class UnitTCN(nn.Module):
         _bn_init(self.bn, 1.0)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            w, b = fold_batchnorm(self.conv, self.bn)
+            return F.conv2d(x, w, b, self.conv.stride, self.conv.padding)
         return self.bn(self.conv(x))
 
 

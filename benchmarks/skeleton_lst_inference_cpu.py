@@ -1,0 +1,69 @@
+"""LST inference of one NTU RGB+D sample (2 bodies, 64 frames) on the CPU: target under 50 ms.
+
+The release-compatible NTU60 LST joint model (full size, eval mode, random weights with real
+BatchNorm statistics) on ``(1, 3, 64, 25, 2)``; the baseline, measured in the same run on the same
+weights and input, is the release's computation written plainly (per-subset ``torch.einsum``, the
+test oracle in ``packages/skeleton-lst/tests/oracles``). Prints the median latency of each, the
+ratio, and the largest logit difference. Run from a checkout:
+``python benchmarks/skeleton_lst_inference_cpu.py [--repeats 30] [--threads N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "skeleton-lst" / "tests"))
+
+from oracles.ctrgcn_einsum import lst_outputs
+
+from tal.skeleton_lst import build_model
+
+
+def times_ms(fn, repeats: int) -> tuple[float, float]:
+    """(median, minimum) over ``repeats`` calls after 3 warm-up calls; the minimum is the least disturbed
+    by other processes on a shared machine."""
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times), 1e3 * min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model("lst", 60, "ntu", "joint")
+    with torch.no_grad():  # BatchNorm statistics of real activations
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = None
+        model.train()
+        model(torch.randn(8, 3, 64, 25, 2))
+    model.eval()
+    x = torch.randn(1, 3, 64, 25, 2)
+    with torch.inference_mode():
+        fast, fast_min = times_ms(lambda: model(x), args.repeats)
+        base, base_min = times_ms(lambda: lst_outputs(model, x)[0], args.repeats)
+        diff = float((model(x) - lst_outputs(model, x)[0]).abs().max())
+    print(f"threads={torch.get_num_threads()} one NTU sample (1, 3, 64, 25, 2), LST joint NTU60, eval")
+    print(f"tal-skeleton-lst: median {fast:.1f} ms, min {fast_min:.1f} ms (target < 50 ms)")
+    print(f"release computation (einsum): median {base:.1f} ms, min {base_min:.1f} ms")
+    print(f"inference ratio (medians): {base / fast:.2f}x the einsum baseline; max |logit diff| = {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
