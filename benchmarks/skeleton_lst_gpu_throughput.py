@@ -59,9 +59,8 @@ def main() -> None:
     for compiled in (False, True):
         for bf16 in (False, True):
             rate = bench(args.steps, bf16, compiled)
-            print(
-                f"{'compiled' if compiled else 'eager'} {'bf16' if bf16 else 'fp32'}: {rate:.0f} samples/s (batch {BATCH})"
-            )
+            mode = ("compiled " if compiled else "eager ") + ("bf16" if bf16 else "fp32")
+            print(f"{mode}: {rate:.0f} samples/s (batch {BATCH})")
 
 
 if __name__ == "__main__":
