@@ -112,3 +112,53 @@ def test_demo_quick(tmp_path: Path) -> None:
     assert {"joint top1", "bone top1", "ensemble top1"} <= set(results)
     assert (tmp_path / "skeleton.png").stat().st_size > 1000
     assert json.loads((tmp_path / "results.json").read_text())["ensemble top1"] == results["ensemble top1"]
+
+
+def test_ntu_prepare_command_and_dataset(tmp_path: Path) -> None:
+    from test_data import body, write_skeleton
+
+    from tal.core.cli.main import main
+    from tal.skeleton_lst.data.datasets import NTUSkeletonConfig, NTUSkeletons
+
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("S001C001P001R001A001", "S001C002P003R001A002", "S001C001P002R001A061"):
+        write_skeleton(raw / f"{name}.skeleton", [[("7", body(rng))] for _ in range(40)])
+    assert main(["lst", "ntu-prepare", "--skeletons", str(raw), "--out", str(tmp_path)]) == 0
+    with np.load(tmp_path / "NTU60_CS.npz") as z:  # A061 is not an NTU60 action: left out
+        assert z["x_train"].shape == (1, 300, 150) and z["x_test"].shape == (1, 300, 150)
+        assert z["y_train"].shape == (1, 60) and z["y_test"][0].argmax() == 1
+    ds = NTUSkeletons(NTUSkeletonConfig(data_path=str(tmp_path / "NTU60_CS.npz"), split="test", p_interval=[0.95]))
+    vid, x, y = ds[0]
+    assert vid == "test_0" and x.shape == (3, 64, 25, 2) and y == 1 and not x[..., 1].any()
+    bone = NTUSkeletons(NTUSkeletonConfig(data_path=str(tmp_path / "NTU60_CS.npz"), split="test", modality="bone"))
+    assert not bone[0][1][:, :, 20].any()
+
+
+def test_scores_command_writes_a_stream(registry, tmp_path: Path) -> None:
+    from tal.core.cli.main import main
+
+    config = {
+        "model": {"name": "ctrgcn", "num_class": 6, "base_channel": 8},
+        "data": {"val": {"name": "synthetic-skeleton", "num_per_class": 1, "num_frames": 8}},
+        "train": {"eval_batch_size": 4},
+    }
+    path = tmp_path / "exp.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(config))
+    model = build_model("ctrgcn", 6, "ntu", base_channel=8)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    out = tmp_path / "joint.npz"
+    assert (
+        main(["lst", "scores", str(path), "--ckpt", str(tmp_path / "w.pt"), "--out", str(out), "--device", "cpu"]) == 0
+    )
+    s = read_scores(out)
+    assert s.scores.shape == (6, 6) and s.labels.tolist() == list(range(6))
+    model.eval()
+    from tal.skeleton_lst.data.datasets import SyntheticSkeletonConfig, SyntheticSkeletons
+
+    ds = SyntheticSkeletons(SyntheticSkeletonConfig(num_per_class=1, num_frames=8))
+    with torch.no_grad():
+        np.testing.assert_allclose(s.scores, model(torch.from_numpy(ds.data)).numpy(), rtol=1e-5, atol=1e-5)

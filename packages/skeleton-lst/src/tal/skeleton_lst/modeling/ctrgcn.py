@@ -141,9 +141,7 @@ class MultiScaleTemporalConv(nn.Module):
         for i, branch in enumerate(branches[: self.num_dilated]):
             tconv = branch[3]
             wt, bt = fold_batchnorm(tconv.conv, tconv.bn)
-            outs.append(
-                F.conv2d(F.relu(parts[i]), wt, bt, tconv.conv.stride, tconv.conv.padding, tconv.conv.dilation)
-            )
+            outs.append(F.conv2d(F.relu(parts[i]), wt, bt, tconv.conv.stride, tconv.conv.padding, tconv.conv.dilation))
         pool_branch = branches[self.num_dilated]
         pool = pool_branch[3]
         pooled = F.max_pool2d(F.relu(parts[self.num_dilated]), pool.kernel_size, pool.stride, pool.padding)
