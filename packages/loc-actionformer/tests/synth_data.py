@@ -97,7 +97,6 @@ def data_section(ann: Path, root: Path, **extra: Any) -> dict[str, Any]:
         "max_seq_len": 64,
         "input_dim": 16,
         "num_classes": 3,
-        "train_ignore_label_ids": [],
         **extra,
     }
 

@@ -34,20 +34,22 @@ def thumos_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_seconds_to_grid_and_cliff_diving(thumos_dir: Path) -> None:
+def test_seconds_to_grid_and_cliff_diving_is_trained(thumos_dir: Path) -> None:
     ds = make(thumos_dir, subset="validation", default_fps=30, num_classes=5)
     rec = ds[0]
     assert rec.video_id == "v1" and rec.feat_stride == 4 and rec.num_frames == 16 and rec.duration == 20.0
     # (t * 30 - 0.5 * 16) / 4: 1 s -> 5.5, 3 s -> 20.5, 5 s -> 35.5, 6 s -> 43
     torch.testing.assert_close(rec.meta["grid_segments"], torch.tensor([[5.5, 20.5], [35.5, 43.0]]))
+    # the release trains Cliff Diving (label 4) since May 2022: every label is a training target
     train = make(thumos_dir, subset="validation", default_fps=30, training=True, max_seq_len=256)
-    t_rec = train[0]
-    assert t_rec.meta["grid_labels"].tolist() == [0]  # label 4 (Cliff Diving) is not a training target
-    assert t_rec.segments is not None and t_rec.segments.labels.tolist() == [0, 4]  # ... but is scored
-    keep_all = make(
-        thumos_dir, subset="validation", default_fps=30, training=True, max_seq_len=256, train_ignore_label_ids=[]
+    assert train[0].meta["grid_labels"].tolist() == [0, 4]
+    # the older rule on request: left out of the targets, still in the ground truth the metric scores
+    old = make(
+        thumos_dir, subset="validation", default_fps=30, training=True, max_seq_len=256, train_ignore_label_ids=[4]
     )
-    assert keep_all[0].meta["grid_labels"].tolist() == [0, 4]
+    t_rec = old[0]
+    assert t_rec.meta["grid_labels"].tolist() == [0]
+    assert t_rec.segments is not None and t_rec.segments.labels.tolist() == [0, 4]
 
 
 def test_missing_features_skipped_for_thumos_and_fatal_for_epic(thumos_dir: Path) -> None:

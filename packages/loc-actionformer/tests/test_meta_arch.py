@@ -9,6 +9,7 @@ import torch
 from conftest import tiny_config
 from pydantic import ValidationError
 
+from tal.core.errors import ConfigError
 from tal.core.types import Segments, VideoRecord
 from tal.loc_actionformer import (
     ActionFormer,
@@ -259,3 +260,13 @@ def test_padded_tensor_input_equals_list_input() -> None:
         torch.testing.assert_close(x.scores, y.scores)
     with pytest.raises(ValueError, match="duration"):
         model({"features": feats, "fps": 30.0, "feat_stride": 4, "num_frames": 16})
+
+
+def test_absolute_position_embedding_takes_one_video_per_batch() -> None:
+    model = ActionFormer(tiny_config(use_abs_pe=True, test_cfg={"nms_method": "none"})).eval()
+    batch = eval_batch()
+    with torch.no_grad():
+        with pytest.raises(ConfigError, match=r"use_abs_pe: inference takes one video per batch, got 2"):
+            model(batch)
+        one = {k: v[:1] for k, v in batch.items()}
+        assert len(model(one)) == 1

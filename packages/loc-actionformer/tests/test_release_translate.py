@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import release_config
 from pydantic import ValidationError
 from synth_data import tiny_release_config, tiny_thumos, write_set
 
 from tal.core.cli.main import main
-from tal.core.config import load_experiment
+from tal.core.config import TrainConfig, load_experiment
+from tal.core.engine.optim import build_optimizer, build_scheduler
+from tal.core.engine.trainer import Trainer
 from tal.core.errors import ConfigError
 from tal.core.registry import get_registry
+from tal.loc_actionformer import ActionFormer, ActionFormerConfig
+from tal.loc_actionformer.modeling.meta_arch import head_empty_classes
 from tal.loc_actionformer.release.presets import preset, release_config_path
 from tal.loc_actionformer.release.translate import (
     experiment_from_release,
@@ -62,50 +68,70 @@ def test_thumos_translation() -> None:
     assert train["scheduler"] == {
         "name": "cosine",
         "warmup_epochs": 5.0,
+        "warmup_inclusive": True,
         "milestones": [],
+        "milestones_after_warmup": True,
         "gamma": 0.1,
         "eta_min": 1e-8,
     }
+    assert train["drop_last"] is True
     assert train["optimizer"] == {"name": "adamw", "lr": 1e-4, "weight_decay": 0.05, "momentum": 0.9}
     assert train["clip_grad_norm"] == 1.0 and train["ema"] == {"enabled": True, "decay": 0.999}
     assert train["batch_size"] == 2 and train["num_workers"] == 4 and train["seed"] == 1234567891
     assert train["output_dir"] == str(Path("./ckpt/") / "thumos") and train["best_metric"] == "average_mAP"
     model = exp["model"]
     assert model["name"] == "actionformer" and model["input_dim"] == 2048 and model["num_classes"] == 20
-    assert model["train_cfg"]["head_empty_cls"] == [4]
+    assert model["train_cfg"]["head_empty_cls"] == []  # Cliff Diving is trained (the release since May 2022)
     assert model["test_cfg"]["ext_score_file"] is None and model["test_cfg"]["multiclass_nms"] is True
     tr, val = exp["data"]["train"], exp["data"]["val"]
     assert tr["subset"] == ["validation"] and tr["training"] and val["subset"] == ["test"] and not val["training"]
     assert tr["annotation_file"] == "./data/thumos/annotations/thumos14.json"
     assert tr["feature_dir"] == "./data/thumos/i3d_features" and tr["file_prefix"] == ""
     assert (tr["feat_stride"], tr["num_frames"], tr["max_seq_len"], tr["crop_ratio"]) == (4, 16, 2304, [0.9, 1.0])
-    assert exp["metric"] == {"name": "detection-map", "tiou_thresholds": [0.3, 0.4, 0.5, 0.6, 0.7], "top_k": [1, 5]}
+    # np.linspace(0.3, 0.7, 5) as the release builds it: its second value is not the literal 0.4
+    assert exp["metric"] == {
+        "name": "detection-map",
+        "tiou_thresholds": [0.3, 0.39999999999999997, 0.5, 0.6, 0.7],
+        "top_k": [1, 5],
+    }
     cfg = load_experiment(exp, get_registry())
     assert cfg.model.max_div_factor == 576 and cfg.data.train.dataset_name == "thumos"
 
 
 def test_other_datasets() -> None:
     anet = experiment_from_release(release_config("anet_tsp"))
-    assert anet["metric"]["tiou_thresholds"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert anet["metric"]["tiou_thresholds"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95]
     assert anet["train"]["epochs"] == 15 and anet["data"]["train"]["file_prefix"] == "v_"
     assert anet["data"]["train"]["default_fps"] == 15 and anet["model"]["train_cfg"]["head_empty_cls"] == []
     ego = experiment_from_release(release_config("ego4d_omnivore_egovlp"))
     assert ego["data"]["train"]["feature_dir"] == ["./data/ego4d/omnivore_features", "./data/ego4d/egovlp_features"]
-    assert ego["metric"]["tiou_thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5] and ego["metric"]["top_k"] == [1, 5]
+    assert ego["metric"]["tiou_thresholds"] == [0.1, 0.2, 0.30000000000000004, 0.4, 0.5]
+    assert ego["metric"]["top_k"] == [1, 5]
     for exp in (anet, ego):
         load_experiment(exp, get_registry())
 
 
-def test_epic_empty_classes_from_the_annotation_file(tmp_path: Path) -> None:
-    ann = write_set(
-        tmp_path, {"P01": {"subset": "training", "steps": 4, "segments": [[1.0, 2.0, 0], [3, 4, 2]]}}, {0: "a", 2: "b"}
-    )
-    noun = release_config("epic_slowfast_noun")
-    cfg = copy.deepcopy(noun)
+def test_epic_empty_classes_are_read_when_the_model_is_built(tmp_path: Path) -> None:
+    ann = tmp_path / "epic.json"
+    cfg = release_config("epic_slowfast_noun")
     cfg["dataset"]["json_file"] = str(ann)
     cfg["dataset"]["num_classes"] = 4
-    assert experiment_from_release(cfg)["model"]["train_cfg"]["head_empty_cls"] == [1, 3]
-    assert experiment_from_release(noun)["model"]["train_cfg"]["head_empty_cls"] == []  # no file
+    exp = experiment_from_release(cfg)  # translated before the annotation file exists
+    train_cfg = exp["model"]["train_cfg"]
+    assert train_cfg["head_empty_cls"] == [] and train_cfg["head_empty_cls_from"] == str(ann)
+    write_set(
+        tmp_path, {"P01": {"subset": "training", "steps": 4, "segments": [[1.0, 2.0, 0], [3, 4, 2]]}}, {0: "a", 2: "b"}
+    )
+    (tmp_path / "ann.json").rename(ann)
+    model_cfg = ActionFormerConfig(**{k: v for k, v in exp["model"].items() if k != "name"})
+    assert head_empty_classes(model_cfg) == [1, 3]  # classes 1 and 3 have no annotation in the file
+    bias = ActionFormer(model_cfg).cls_head.cls_head.conv.bias
+    # prior 1e-6 for the empty classes, cls_prior_prob 0.01 for the others
+    torch.testing.assert_close(bias, torch.tensor([-math.log(99), -math.log(999999), -math.log(99), -math.log(999999)]))
+    ann.unlink()  # e.g. evaluating elsewhere: the initial bias does not matter, the weights replace it
+    assert head_empty_classes(model_cfg) == []
+    for name in ("thumos_i3d", "anet_tsp", "ego4d_omnivore_egovlp"):
+        assert "head_empty_cls_from" not in preset(name)["model"]["train_cfg"]
 
 
 def test_unsupported_release_options_are_named() -> None:
@@ -226,3 +252,56 @@ def test_release_yaml_runs_through_tal_train_eval_and_validate(
     bad.write_text(yaml.safe_dump({**release, "opt": {**release["opt"], "type": "Lion"}}))
     with pytest.raises(ConfigError, match=r"bad_release.yaml \(actionformer-release config\): opt.type"):
         load_experiment(bad, get_registry())
+
+
+def schedule(opt: dict, iters_per_epoch: int = 2) -> list[float]:
+    """The learning rate of every optimizer step of the run the translated ``opt`` section describes."""
+    train = TrainConfig(**experiment_from_release({**release_config("thumos_i3d"), "opt": opt})["train"])
+    optimizer = build_optimizer(torch.nn.Linear(1, 1), train.optimizer)
+    sched = build_scheduler(optimizer, train.scheduler, train.epochs, iters_per_epoch, train.optimizer.lr)
+    lrs = []
+    for _ in range(train.epochs * iters_per_epoch):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        sched.step()
+    return lrs
+
+
+# (1 + cos(pi * k / 6)) / 2 for k = 1, 2, 4, 5
+C1, C2, C4, C5 = 0.9330127018922193, 0.75, 0.25, 0.0669872981077807
+
+
+def test_warmup_ramp_then_cosine_as_the_release() -> None:
+    # 3 epochs + 2 of warmup, 2 steps each: W = 4 warmup steps reach the base lr at their last step
+    # (lr * t / (W - 1)), then cosine over the 6 steps left towards 1e-8
+    got = schedule({"learning_rate": 0.1, "epochs": 3, "warmup_epochs": 2})
+    expected = [0.0, 0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.1 * C1, 0.1 * C2, 0.05, 0.1 * C4, 0.1 * C5]
+    assert got == pytest.approx(expected, abs=1e-8)
+
+
+def test_multistep_milestones_count_from_the_end_of_warmup() -> None:
+    # schedule_steps [1] epoch = 2 steps after the 4 warmup steps: the lr halves at step 6, not at step 2
+    opt = {"learning_rate": 0.1, "epochs": 3, "warmup_epochs": 2, "schedule_type": "multistep"}
+    got = schedule({**opt, "schedule_steps": [1], "schedule_gamma": 0.5})
+    assert got == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05], abs=1e-12)
+
+
+def test_without_warmup_torch_plain_schedulers() -> None:
+    # warmup: false: `epochs` epochs (no warmup added), CosineAnnealingLR(6 steps) to 0 ...
+    cosine = schedule({"learning_rate": 0.1, "epochs": 3, "warmup": False, "warmup_epochs": 2})
+    assert cosine == pytest.approx([0.1, 0.1 * C1, 0.1 * C2, 0.05, 0.1 * C4, 0.1 * C5], abs=1e-12)
+    # ... or MultiStepLR(milestones [2 steps], gamma=schedule_gamma)
+    opt = {"learning_rate": 0.1, "epochs": 3, "warmup": False, "schedule_type": "multistep"}
+    multistep = schedule({**opt, "schedule_steps": [1], "schedule_gamma": 0.5})
+    assert multistep == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.05, 0.05], abs=1e-12)
+
+
+def test_training_drops_the_last_incomplete_batch(tmp_path: Path) -> None:
+    ann = tiny_thumos(tmp_path)  # 6 training videos
+    release = tiny_release_config(ann, tmp_path / "features", loader={"batch_size": 4, "num_workers": 0})
+    cfg = load_experiment(release, get_registry())
+    assert cfg.train.drop_last is True
+    model = get_registry().build("models", cfg.model)
+    train_set = get_registry().build("datasets", cfg.data.train)
+    trainer = Trainer(model, train_set, None, None, cfg.train.model_copy(update={"device": "cpu"}), progress=False)
+    assert len(train_set) == 6 and trainer.train_loader is not None and len(trainer.train_loader) == 1

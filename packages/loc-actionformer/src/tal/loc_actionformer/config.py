@@ -32,6 +32,12 @@ class ActionFormerTrainCfg(_Strict):
     init_loss_norm: float = Field(2000.0, gt=0)
     clip_grad_l2norm: float = -1.0  # read by the trainer, not the model
     head_empty_cls: list[int] = Field(default_factory=list)
+    head_empty_cls_from: str = Field(
+        "",
+        description="an annotation file (ActivityNet JSON): the classes no annotation in it uses are added to "
+        "head_empty_cls when the model is built (the release's EPIC-Kitchens rule; ours, not a release key); "
+        "empty: none",
+    )
     dropout: float = Field(0.0, ge=0, lt=1)
     droppath: float = Field(0.1, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)

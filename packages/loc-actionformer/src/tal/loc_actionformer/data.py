@@ -6,15 +6,16 @@ concatenated along channels, as for Ego4D's Omnivore + EgoVLP). ``dataset_name``
 release's per-dataset rules:
 
 - ``thumos``: videos without a feature file are skipped; Cliff Diving (label id 4, a subset of
-  Diving) is left out of the training targets (the model predicts it never: ``head_empty_cls``),
-  but stays in the ground truth the metric scores, as in the release's evaluation
-  (``train_ignore_label_ids`` changes which ids are left out).
+  Diving) is trained as a second label of its Diving segments, as the release does since May 2022
+  (older versions left it out of the training targets: ``train_ignore_label_ids: [4]`` with
+  ``head_empty_cls: [4]`` does that; ignored ids stay in the ground truth the metric scores).
 - ``anet``: ``num_classes: 1`` trains one "action" class (labels of the model targets are 0; the
   metric keeps the real ones, for fusion with external class scores); features may be resized to
   ``max_seq_len`` (``force_upsampling``, or ``feat_stride <= 0`` for fixed-length features, see
   :func:`prepare_features`); in training, segments past the features are dropped or clipped.
 - ``epic``: features under key ``feats`` in ``.npz`` files; classes without any annotation are
-  reported in :attr:`ActionFormerFeatures.empty_label_ids` (the release's ``head_empty_cls``).
+  reported in :attr:`ActionFormerFeatures.empty_label_ids` (the model takes them from the same
+  file with ``train_cfg.head_empty_cls_from``).
 - ``ego4d``: videos missing in any feature folder are skipped.
 
 Times: seconds → grid is ``g = t * fps / feat_stride - 0.5 * num_frames / feat_stride`` (after
@@ -39,12 +40,12 @@ from pydantic import Field, model_validator
 from tal.core.config import ComponentConfig
 from tal.core.datasets import locate_videos
 from tal.core.errors import ConfigError, DataFormatError
-from tal.core.formats import AnnotationSet, VideoAnnotation, read_annotations, read_features
+from tal.core.formats import VideoAnnotation, read_annotations, read_features
 from tal.core.types import Segments, VideoRecord
+from tal.loc_actionformer.modeling.heads import empty_label_ids
 
 DatasetName = Literal["thumos", "anet", "epic", "ego4d"]
 MISSING_DURATION = 1e8
-THUMOS_CLIFF_DIVING = 4
 
 
 class ActionFormerFeaturesConfig(ComponentConfig):
@@ -71,8 +72,10 @@ class ActionFormerFeaturesConfig(ComponentConfig):
     feature_key: str | None = Field(None, description="array key in .npz/.pt files; EPIC default 'feats'")
     feature_layout: Literal["TC", "CT"] = "TC"
     ignore_labels: list[str] = Field(default_factory=lambda: ["Ambiguous"])
-    train_ignore_label_ids: list[int] | None = Field(
-        None, description="class ids left out of the training targets; None: [4] for thumos, else []"
+    train_ignore_label_ids: list[int] = Field(
+        default_factory=list,
+        description="class ids left out of the training targets (still scored); the release before May 2022 "
+        "left THUMOS14's Cliff Diving (4) out",
     )
 
     @model_validator(mode="after")
@@ -86,12 +89,6 @@ class ActionFormerFeaturesConfig(ComponentConfig):
     @property
     def feature_dirs(self) -> list[str]:
         return [self.feature_dir] if isinstance(self.feature_dir, str) else list(self.feature_dir)
-
-    @property
-    def ignored_train_labels(self) -> list[int]:
-        if self.train_ignore_label_ids is not None:
-            return list(self.train_ignore_label_ids)
-        return [THUMOS_CLIFF_DIVING] if self.dataset_name == "thumos" else []
 
     @property
     def array_key(self) -> str | None:
@@ -137,12 +134,6 @@ def prepare_features(
     if cfg.force_upsampling and features.shape[-1] != cfg.max_seq_len:
         features = F.interpolate(features[None], size=cfg.max_seq_len, mode="linear", align_corners=False)[0]
     return features, stride, nframes
-
-
-def empty_label_ids(annotations: AnnotationSet, num_classes: int) -> list[int]:
-    """Class ids in ``[0, num_classes)`` that no annotation uses (the release's EPIC ``empty_label_ids``)."""
-    used = set(annotations.classes)
-    return [i for i in range(num_classes) if i not in used]
 
 
 class ActionFormerFeatures:
@@ -217,7 +208,7 @@ class ActionFormerFeatures:
         if cfg.dataset_name == "anet" and cfg.num_classes == 1:
             labels = torch.zeros_like(labels)
         if cfg.training:
-            ignored = cfg.ignored_train_labels
+            ignored = cfg.train_ignore_label_ids
             if ignored:
                 keep = ~torch.isin(gt.labels, torch.tensor(ignored, dtype=gt.labels.dtype))
                 grid, labels = grid[keep], labels[keep]

@@ -36,7 +36,6 @@ def demo_experiment(annotation_file: Path, feature_dir: Path, spec: SyntheticSpe
         "input_dim": spec.input_dim,
         "num_classes": spec.num_classes,
         "crop_ratio": [0.9, 1.0],
-        "train_ignore_label_ids": [],  # no THUMOS Cliff Diving rule: every synthetic class is trained
     }
     return {
         "model": {

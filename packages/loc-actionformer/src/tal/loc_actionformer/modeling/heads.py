@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tal.core.formats import AnnotationSet
 from tal.loc_actionformer.modeling.blocks import LayerNorm, MaskedConv1D, Scale
+
+
+def empty_label_ids(annotations: AnnotationSet, num_classes: int) -> list[int]:
+    """Class ids in ``[0, num_classes)`` that no annotation uses: the classes without training data whose
+    classifier bias :class:`ClsHead` starts near zero probability (the release's ``empty_label_ids``)."""
+    used = set(annotations.classes)
+    return [i for i in range(num_classes) if i not in used]
 
 
 def _conv_stack(

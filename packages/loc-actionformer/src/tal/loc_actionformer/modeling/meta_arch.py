@@ -18,8 +18,10 @@ Batch contract of :meth:`ActionFormer.forward` (a mapping, one entry per video w
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,11 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tal.core.errors import ConfigError
+from tal.core.formats import read_annotations
 from tal.core.types import Segments
 from tal.loc_actionformer.config import ActionFormerConfig, AttnImpl
 from tal.loc_actionformer.modeling.backbone import ConvTransformerBackbone
 from tal.loc_actionformer.modeling.blocks import MaskedMHCA
-from tal.loc_actionformer.modeling.heads import ClsHead, RegHead
+from tal.loc_actionformer.modeling.heads import ClsHead, RegHead, empty_label_ids
 from tal.loc_actionformer.modeling.losses import ctr_diou_loss_1d, sigmoid_focal_loss
 from tal.loc_actionformer.modeling.neck import FPNIdentity
 from tal.loc_actionformer.modeling.points import PointGenerator
@@ -46,6 +50,23 @@ from tal.loc_actionformer.postprocess import (
     load_class_scores,
     stitch_windows,
 )
+
+logger = logging.getLogger(__name__)
+
+
+def head_empty_classes(config: ActionFormerConfig) -> list[int]:
+    """``train_cfg.head_empty_cls``, plus with ``train_cfg.head_empty_cls_from`` the classes that no
+    annotation of that file uses, read now, when the model is built (as the release's ``train.py`` takes
+    them from the training set it has just built). A missing file leaves ``head_empty_cls`` as it is:
+    it only sets the initial classifier bias, which loaded weights replace."""
+    empty = set(config.train_cfg.head_empty_cls)
+    path = config.train_cfg.head_empty_cls_from
+    if path:
+        if Path(path).is_file():
+            empty.update(empty_label_ids(read_annotations(path), config.num_classes))
+        else:
+            logger.info("train_cfg.head_empty_cls_from: %s not found; head_empty_cls stays %s", path, sorted(empty))
+    return sorted(empty)
 
 
 class ActionFormer(nn.Module):
@@ -107,7 +128,7 @@ class ActionFormer(nn.Module):
             num_layers=c.head_num_layers,
             kernel_size=c.head_kernel_size,
             with_ln=c.head_with_ln,
-            empty_cls=c.train_cfg.head_empty_cls,
+            empty_cls=head_empty_classes(c),
         )
         self.reg_head = RegHead(
             c.fpn_dim,
@@ -165,6 +186,12 @@ class ActionFormer(nn.Module):
         Videos longer than ``config.infer_window`` run window by window
         (:func:`tal.loc_actionformer.postprocess.stitch_windows`), the others as one padded batch.
         """
+        if self.config.use_abs_pe and len(features) > 1:
+            raise ConfigError(
+                f"model.use_abs_pe: inference takes one video per batch, got {len(features)} (the position "
+                "embedding is resized to the padded length, which would depend on the other videos; the release "
+                "asserts a batch of one); set train.eval_batch_size: 1"
+            )
         window = self.config.infer_window
         whole = [i for i, f in enumerate(features) if window is None or f.shape[-1] <= window]
         dets: list[Candidates | None] = [None] * len(features)

@@ -5,16 +5,24 @@ A release config (``dataset_name``, ``dataset``, ``model``, ``opt``, ``loader``,
 of an experiment YAML:
 
 - ``model``: :class:`~tal.loc_actionformer.config.ActionFormerConfig` (``name: actionformer``) with
-  ``head_empty_cls`` from the dataset as the release's ``train.py`` sets it (THUMOS14: ``[4]``; EPIC:
-  the classes without annotations, when the annotation file is readable at translation time);
+  ``head_empty_cls`` as the release's ``train.py`` sets it from the training set: none, except on
+  EPIC, whose classes without annotations are read from the annotation file when the model is
+  built (``train_cfg.head_empty_cls_from``), not now;
 - ``data.train`` / ``data.val``: ``actionformer-features`` on ``train_split`` / ``val_split``;
-- ``metric``: ``detection-map`` at the release's tIoU thresholds for the dataset (THUMOS14 0.3:0.7,
-  ActivityNet 0.5:0.95, EPIC and Ego4D 0.1:0.5; Recall@1x/5x);
-- ``train``: AdamW (or SGD) with the release's learning rate and weight decay, ``epochs =
-  opt.epochs + opt.warmup_epochs`` (the release trains the warmup on top), linear warmup + cosine
-  (its ``eta_min`` 1e-8) or multistep, gradient clipping (``clip_grad_l2norm``), model EMA (decay
-  0.999), batch size and workers of ``loader``, seed ``init_rand_seed``, best checkpoint by
-  ``average_mAP``, output ``<output_folder>/<config name>``.
+- ``metric``: ``detection-map`` at the release's tIoU thresholds, ``np.linspace`` as the release's
+  datasets build them (THUMOS14 0.3:0.7, ActivityNet 0.5:0.95, EPIC and Ego4D 0.1:0.5; Recall@1x/5x);
+- ``train``: AdamW (or SGD) with the release's learning rate (x the number of ``devices``) and
+  weight decay, gradient clipping (``clip_grad_l2norm``), model EMA (decay 0.999), batch size and
+  workers of ``loader`` (the last incomplete training batch dropped), seed ``init_rand_seed``, best
+  checkpoint by ``average_mAP``, output ``<output_folder>/<config name>``, and the release's
+  schedule, stepped every iteration (its ``make_scheduler``):
+
+  - ``warmup: true``: ``epochs + warmup_epochs`` epochs; a ramp ``lr * t / (W - 1)`` from 0 over
+    the ``W`` warmup steps (the base rate at the last one); then cosine to 1e-8, or multistep with
+    ``schedule_steps`` (epochs) counted from the end of the warmup;
+  - ``warmup: false``: ``epochs`` epochs of torch's plain ``CosineAnnealingLR`` (to 0) or
+    ``MultiStepLR`` with ``schedule_steps`` and ``schedule_gamma`` (the release's code for this last
+    case names an undefined ``schedule_config`` and stops; this is what it means).
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tal.core.config import read_yaml
 from tal.core.errors import ConfigError
@@ -111,13 +121,14 @@ RELEASE_DEFAULTS: dict[str, Any] = {
 }
 
 RELEASE_TOP_KEYS = ("dataset_name", "dataset", "opt", "train_split", "val_split", "loader")
-RELEASE_TIOU: dict[str, list[float]] = {
-    "thumos": [0.3, 0.4, 0.5, 0.6, 0.7],
-    "anet": [round(0.5 + 0.05 * i, 2) for i in range(10)],
-    "epic": [0.1, 0.2, 0.3, 0.4, 0.5],
-    "ego4d": [0.1, 0.2, 0.3, 0.4, 0.5],
+#: ``(start, stop, count)`` of the ``np.linspace`` tIoU thresholds of each of the release's datasets
+RELEASE_TIOU: dict[str, tuple[float, float, int]] = {
+    "thumos": (0.3, 0.7, 5),
+    "anet": (0.5, 0.95, 10),
+    "epic": (0.1, 0.5, 5),
+    "ego4d": (0.1, 0.5, 5),
 }
-THUMOS_EMPTY_CLASSES = [4]
+#: the final learning rate of the release's warmup + cosine schedule (torch's plain cosine goes to 0)
 COSINE_ETA_MIN = 1e-8
 EMA_DECAY = 0.999
 _DATASET_KEYS = (
@@ -205,41 +216,57 @@ def _dataset_section(cfg: Mapping[str, Any], split: Any, training: bool) -> dict
     return out
 
 
-def _empty_classes(cfg: Mapping[str, Any]) -> list[int]:
-    name = cfg.get("dataset_name")
-    if name == "thumos":
-        return [c for c in THUMOS_EMPTY_CLASSES if c < int(cfg["dataset"]["num_classes"])]
-    if name == "epic":
-        path = Path(str(cfg["dataset"].get("json_file")))
-        if path.is_file():
-            from tal.core.formats import read_annotations
-            from tal.loc_actionformer.data import empty_label_ids
+def tiou_thresholds(dataset_name: str) -> list[float]:
+    """The release's tIoU thresholds of a dataset, built as it builds them (``np.linspace``)."""
+    start, stop, count = RELEASE_TIOU[dataset_name]
+    return [float(t) for t in np.linspace(start, stop, count)]
 
-            return empty_label_ids(read_annotations(path), int(cfg["dataset"]["num_classes"]))
-    return []
+
+def _scheduler_section(opt: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    """``(epochs, scheduler)`` of the release's ``make_scheduler`` (see the module docs)."""
+    sched = str(opt.get("schedule_type", "cosine"))
+    if sched not in ("cosine", "multistep"):
+        raise ConfigError(f"opt.schedule_type: {sched!r} is not supported (cosine or multistep)")
+    milestones = [int(m) for m in opt.get("schedule_steps", [])]
+    gamma = float(opt.get("schedule_gamma", 0.1))
+    if opt.get("warmup", True):
+        warmup = int(opt.get("warmup_epochs", 0))
+        return int(opt["epochs"]) + warmup, {
+            "name": sched,
+            "warmup_epochs": float(warmup),
+            "warmup_inclusive": True,
+            "milestones": milestones,
+            "milestones_after_warmup": True,
+            "gamma": gamma,
+            "eta_min": COSINE_ETA_MIN if sched == "cosine" else 0.0,
+        }
+    return int(opt["epochs"]), {
+        "name": sched,
+        "warmup_epochs": 0.0,
+        "milestones": milestones,
+        "gamma": gamma,
+        "eta_min": 0.0,
+    }
 
 
 def _train_section(cfg: Mapping[str, Any], label: str) -> dict[str, Any]:
     opt, loader = cfg["opt"], cfg["loader"]
-    warmup = float(opt.get("warmup_epochs", 0)) if opt.get("warmup", True) else 0.0
     kind = str(opt.get("type", "AdamW")).lower()
     if kind not in ("adamw", "sgd"):
         raise ConfigError(f"opt.type: {opt.get('type')!r} is not supported (AdamW or SGD)")
-    sched = str(opt.get("schedule_type", "cosine"))
-    if sched not in ("cosine", "multistep"):
-        raise ConfigError(f"opt.schedule_type: {sched!r} is not supported (cosine or multistep)")
-    epochs = int(opt["epochs"]) + int(warmup)
     if "early_stop_epochs" in opt:
         raise ConfigError(
             "opt.early_stop_epochs: stopping before the end of the schedule is not supported; remove it "
             "(or set opt.epochs so that epochs + warmup_epochs is the run length)"
         )
+    epochs, scheduler = _scheduler_section(opt)
     devices = cfg.get("devices") or ["cuda:0"]
     clip = float(cfg["train_cfg"].get("clip_grad_l2norm", -1))
     out_root = str(cfg.get("output_folder") or "./ckpt/")
     return {
         "epochs": epochs,
         "batch_size": int(loader.get("batch_size", 8)),
+        "drop_last": True,
         "eval_batch_size": 1,
         "num_workers": int(loader.get("num_workers", 4)),
         "optimizer": {
@@ -248,13 +275,7 @@ def _train_section(cfg: Mapping[str, Any], label: str) -> dict[str, Any]:
             "weight_decay": float(opt.get("weight_decay", 0.0)),
             "momentum": float(opt.get("momentum", 0.9)),
         },
-        "scheduler": {
-            "name": sched,
-            "warmup_epochs": warmup,
-            "milestones": [int(m) for m in opt.get("schedule_steps", [])],
-            "gamma": float(opt.get("schedule_gamma", 0.1)),
-            "eta_min": COSINE_ETA_MIN if sched == "cosine" else 0.0,
-        },
+        "scheduler": scheduler,
         "clip_grad_norm": clip if clip > 0 else None,
         "ema": {"enabled": True, "decay": EMA_DECAY},
         "seed": int(cfg.get("init_rand_seed", 0)),
@@ -276,8 +297,10 @@ def experiment_from_release(source: str | Path | Mapping[str, Any], label: str |
     name = str(cfg.get("dataset_name"))
     label = label or (Path(source).stem if not isinstance(source, Mapping) else name)
     model = {"name": "actionformer", **copy.deepcopy(cfg["model"])}
-    model["train_cfg"] = {k: v for k, v in model["train_cfg"].items() if k != "head_empty_cls"}
-    model["train_cfg"]["head_empty_cls"] = _empty_classes(cfg)
+    # the release's train.py replaces head_empty_cls with the training set's empty classes: none but EPIC's
+    model["train_cfg"]["head_empty_cls"] = []
+    if name == "epic":
+        model["train_cfg"]["head_empty_cls_from"] = str(cfg["dataset"].get("json_file") or "")
     val_split = cfg.get("val_split") or []
     data: dict[str, Any] = {"train": _dataset_section(cfg, cfg.get("train_split"), training=True)}
     if val_split:
@@ -285,7 +308,7 @@ def experiment_from_release(source: str | Path | Mapping[str, Any], label: str |
     return {
         "model": model,
         "data": data,
-        "metric": {"name": "detection-map", "tiou_thresholds": list(RELEASE_TIOU[name]), "top_k": [1, 5]},
+        "metric": {"name": "detection-map", "tiou_thresholds": tiou_thresholds(name), "top_k": [1, 5]},
         "train": _train_section(cfg, label),
     }
 
