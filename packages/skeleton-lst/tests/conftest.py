@@ -22,6 +22,11 @@ def need_shared(path: Path) -> Path:
     return path
 
 
+# one thread: these small tensors gain little from a second one, and on a shared machine two threads
+# contending with other processes made steps several times slower
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

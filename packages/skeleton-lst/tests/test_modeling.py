@@ -83,12 +83,12 @@ def randomise(model: torch.nn.Module, shape: tuple[int, ...]) -> None:
 @pytest.mark.parametrize(
     "name,num_class,dataset,modality,shape",
     [
-        ("ctrgcn", 60, "ntu", "joint", (2, 3, 16, 25, 2)),
-        ("ctrgcn", 10, "ucla", "joint", (2, 3, 26, 20, 1)),
-        ("lst", 60, "ntu", "joint", (2, 3, 12, 25, 2)),
-        ("lst", 60, "ntu", "bone", (2, 3, 10, 25, 2)),
-        ("lst", 10, "ucla", "joint", (3, 3, 20, 20, 1)),
-        ("lst", 10, "ucla", "bone", (2, 3, 13, 20, 1)),
+        ("ctrgcn", 60, "ntu", "joint", (2, 3, 8, 25, 2)),
+        ("ctrgcn", 10, "ucla", "joint", (2, 3, 13, 20, 1)),
+        ("lst", 60, "ntu", "joint", (2, 3, 8, 25, 2)),
+        ("lst", 60, "ntu", "bone", (2, 3, 6, 25, 2)),
+        ("lst", 10, "ucla", "joint", (3, 3, 10, 20, 1)),
+        ("lst", 10, "ucla", "bone", (2, 3, 7, 20, 1)),
     ],
 )
 def test_eval_outputs_equal_einsum_oracle(name, num_class, dataset, modality, shape) -> None:
@@ -116,16 +116,16 @@ def test_float32_logits_within_1e5_of_einsum_oracle() -> None:
     """NTU shapes in float32 with BatchNorm statistics of real activations: logits within 1e-5 (relative
     to their scale) of the release's computation."""
     model = build_model("lst", 60, "ntu", "joint")
-    randomise(model, (8, 3, 32, 25, 2))
+    randomise(model, (4, 3, 32, 25, 2))
     model.eval()
-    x = torch.randn(4, 3, 32, 25, 2)
+    x = torch.randn(2, 3, 32, 25, 2)
     with torch.no_grad():
         assert_scaled_close(model(x), lst_outputs(model, x)[0], tol=1e-5)
 
 
 def test_training_mode_and_gradients_match_oracle() -> None:
     model = build_model("lst", 60, "ntu", "bone").double()
-    x = torch.randn(4, 3, 8, 25, 2, dtype=torch.float64)
+    x = torch.randn(2, 3, 6, 25, 2, dtype=torch.float64)
     randomise(model, tuple(x.shape))
     model.train()
     out = model.forward_features(x)

@@ -162,3 +162,39 @@ def test_scores_command_writes_a_stream(registry, tmp_path: Path) -> None:
     ds = SyntheticSkeletons(SyntheticSkeletonConfig(num_per_class=1, num_frames=8))
     with torch.no_grad():
         np.testing.assert_allclose(s.scores, model(torch.from_numpy(ds.data)).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_tal_infer_on_an_ntu_skeleton_file(registry, tmp_path: Path, capsys) -> None:
+    from test_data import body, write_skeleton
+
+    from tal.core.cli.main import main
+
+    rng = np.random.default_rng(0)
+    sample = tmp_path / "S001C001P001R001A023.skeleton"
+    write_skeleton(sample, [[("7", body(rng))] for _ in range(30)])
+    model = build_model("ctrgcn", 60, "ntu", base_channel=8)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    import yaml
+
+    data = {"name": "ntu-skeleton", "data_path": "unused.npz", "split": "test", "modality": "bone"}
+    config = {"model": {"name": "ctrgcn", "num_class": 60, "base_channel": 8}, "data": {"val": data}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
+    args = ["infer", "--config", str(tmp_path / "exp.yaml"), "--ckpt", str(tmp_path / "w.pt")]
+    args += ["--feat", str(sample), "--json", str(tmp_path / "out.json"), "--save-fig", "--gt", "22", "--top", "3"]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert len(result["top"]) == 3 and result["ground_truth"] == 22
+    # the same input by hand: the NTU pipeline, the centred 95 % crop resized to 64 frames, bones
+    from tal.skeleton_lst.data.ntu_pipeline import preprocess
+    from tal.skeleton_lst.data.ntu_skeleton import read_ntu_skeleton
+    from tal.skeleton_lst.data.transforms import to_bone, valid_crop_resize, valid_frames
+    from tal.skeleton_lst.graphs import BONE_PAIRS
+
+    raw = preprocess(read_ntu_skeleton(sample)).reshape(300, 2, 25, 3).transpose(3, 0, 2, 1)
+    x = to_bone(valid_crop_resize(raw, valid_frames(raw), [0.95], 64), BONE_PAIRS["ntu"])
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(x)[None])[0], 0)
+    assert result["top"][0]["class"] == int(probs.argmax())
+    assert result["top"][0]["score"] == pytest.approx(float(probs.max()), rel=1e-5)
+    assert (tmp_path / "out.png").stat().st_size > 1000

@@ -118,7 +118,7 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_class, frames, epochs = (3, 16, 1) if quick else (16, 24, 10)
+    per_class, frames, epochs = (2, 12, 1) if quick else (16, 24, 10)
     train = SyntheticSkeletons(SyntheticSkeletonConfig(num_per_class=per_class, num_frames=frames, seed=0))
     val = SyntheticSkeletons(SyntheticSkeletonConfig(num_per_class=max(2, per_class // 2), num_frames=frames, seed=1))
     threads = torch.get_num_threads()

@@ -2,7 +2,7 @@
 
 Registers the models ``ctrgcn`` and ``lst``, the datasets ``ntu-skeleton``, ``nw-ucla`` and
 ``synthetic-skeleton``, the command ``tal lst``, the presets ``skeleton-lst/<benchmark>-<stream>``,
-the checkpoint format ``ctrgcn-release`` and the demo ``skeleton-lst``.
+the checkpoint format ``ctrgcn-release``, the ``tal infer`` runners and the demo ``skeleton-lst``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ def register_checkpoint_formats(registry: Registry) -> None:
     registry.add_checkpoint_format(
         "ctrgcn-release", is_release_checkpoint, release_weights, "CTR-GCN / LST release .pt (bare state dict)"
     )
+
+
+@hookimpl
+def register_inferencers(registry: Registry) -> None:
+    from tal.skeleton_lst.infer import SkeletonInferencer
+
+    registry.add_inferencer("ctrgcn", SkeletonInferencer())
+    registry.add_inferencer("lst", SkeletonInferencer())
 
 
 @hookimpl
