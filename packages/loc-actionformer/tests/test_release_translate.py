@@ -53,8 +53,10 @@ def test_merge_over_the_release_defaults_and_derived_fields() -> None:
     assert cfg.train_cfg.clip_grad_l2norm == 1.0 and cfg.train_cfg.dropout == 0.0
     assert model_config_from_release(release_config("thumos_i3d")) == cfg  # a parsed mapping works alike
     assert model_config_from_release(release_config_path("thumos_i3d"), attn_impl="band_mask").attn_impl == "band_mask"
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(ConfigError, match=r"model\.n_mha_win_sizes .*did you mean 'n_mha_win_size'"):
         model_config_from_release({"model": {"n_mha_win_sizes": 9}})
+    with pytest.raises(ValidationError, match="backbone_type"):  # a known key with a value we do not support
+        model_config_from_release({"model": {"backbone_type": "conv"}})
     with pytest.raises(ConfigError, match="model_name"):
         model_config_from_release({"model_name": "SomethingElse"})
     with pytest.raises(ConfigError, match="mapping"):
@@ -132,6 +134,31 @@ def test_epic_empty_classes_are_read_when_the_model_is_built(tmp_path: Path) -> 
     assert head_empty_classes(model_cfg) == []
     for name in ("thumos_i3d", "anet_tsp", "ego4d_omnivore_egovlp"):
         assert "head_empty_cls_from" not in preset(name)["model"]["train_cfg"]
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "meant"),
+    [
+        ("opt", "learnin_rate", "learning_rate"),
+        ("loader", "batchsize", "batch_size"),
+        ("dataset", "feat_strde", "feat_stride"),
+        ("", "outptu_folder", "output_folder"),
+        ("train_cfg", "init_loss_nrom", "init_loss_norm"),
+        ("test_cfg", "voting_tresh", "voting_thresh"),
+    ],
+)
+def test_typos_in_every_section_are_errors_naming_the_closest_key(
+    tmp_path: Path, section: str, typo: str, meant: str
+) -> None:
+    cfg = release_config("thumos_i3d")
+    (cfg[section] if section else cfg)[typo] = 1
+    where = f"{section}.{typo}" if section else typo
+    with pytest.raises(ConfigError, match=rf"{where} is not a key .*did you mean '{meant}'"):
+        experiment_from_release(cfg)
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=rf"typo.yaml \(actionformer-release config\): release config: {where}"):
+        load_experiment(path, get_registry())
 
 
 def test_unsupported_release_options_are_named() -> None:

@@ -28,6 +28,7 @@ of an experiment YAML:
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ import numpy as np
 
 from tal.core.config import read_yaml
 from tal.core.errors import ConfigError
-from tal.loc_actionformer.config import DEFAULT_REGRESSION_RANGE, ActionFormerConfig
+from tal.loc_actionformer.config import (
+    DEFAULT_REGRESSION_RANGE,
+    ActionFormerConfig,
+    ActionFormerTestCfg,
+    ActionFormerTrainCfg,
+)
 
 #: The release's default configuration (its ``libs/core/config.py``) that its YAML files are merged over.
 RELEASE_DEFAULTS: dict[str, Any] = {
@@ -121,6 +127,18 @@ RELEASE_DEFAULTS: dict[str, Any] = {
 }
 
 RELEASE_TOP_KEYS = ("dataset_name", "dataset", "opt", "train_split", "val_split", "loader")
+#: the keys a release config may set, by section ("" = top level): the release's defaults, the keys its
+#: code reads besides them (the dataset's files, output_folder, early_stop_epochs), and for the model
+#: sections every field of our configs (the tal-only ones included, e.g. model.attn_impl)
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset(RELEASE_DEFAULTS) | {"output_folder"},
+    "dataset": frozenset(RELEASE_DEFAULTS["dataset"]) | {"json_file", "feat_folder", "file_prefix", "file_ext"},
+    "loader": frozenset(RELEASE_DEFAULTS["loader"]),
+    "opt": frozenset(RELEASE_DEFAULTS["opt"]) | {"early_stop_epochs"},
+    "model": frozenset(ActionFormerConfig.model_fields) - {"name"},
+    "train_cfg": frozenset(ActionFormerTrainCfg.model_fields),
+    "test_cfg": frozenset(ActionFormerTestCfg.model_fields),
+}
 #: ``(start, stop, count)`` of the ``np.linspace`` tIoU thresholds of each of the release's datasets
 RELEASE_TIOU: dict[str, tuple[float, float, int]] = {
     "thumos": (0.3, 0.7, 5),
@@ -157,13 +175,33 @@ def _merge_defaults(defaults: Mapping[str, Any], cfg: dict[str, Any], path: str 
             _merge_defaults(default, cfg[key], f"{path}{key}.")
 
 
+def check_keys(cfg: Mapping[str, Any]) -> None:
+    """Refuse a key that no section of a release config knows (:data:`KNOWN_KEYS`), naming the closest one."""
+    for section, known in KNOWN_KEYS.items():
+        values = cfg if not section else cfg.get(section)
+        if not isinstance(values, Mapping):
+            continue  # absent (the defaults fill it) or not a mapping (the merge says so)
+        for key in values:
+            if key in known:
+                continue
+            where = f"{section}.{key}" if section else str(key)
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"release config: {where} is not a key of the release's {section or 'top-level'} section; {hint}"
+                f"(known: {', '.join(sorted(known))})"
+            )
+
+
 def release_config_dict(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """A release config (YAML path or already-parsed mapping) merged over :data:`RELEASE_DEFAULTS`.
 
-    As in the release, ``model.input_dim``, ``model.num_classes`` and ``model.max_seq_len`` are then
-    copied from ``dataset`` and ``model.train_cfg`` / ``model.test_cfg`` from the top-level sections.
+    Unknown keys are errors (:func:`check_keys`). As in the release, ``model.input_dim``,
+    ``model.num_classes`` and ``model.max_seq_len`` are then copied from ``dataset`` and
+    ``model.train_cfg`` / ``model.test_cfg`` from the top-level sections.
     """
     cfg = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else read_yaml(source)
+    check_keys(cfg)
     _merge_defaults(RELEASE_DEFAULTS, cfg)
     model = cfg["model"]
     for key in ("input_dim", "num_classes", "max_seq_len"):
