@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -41,7 +41,17 @@ def _bn_init(bn: nn.BatchNorm1d | nn.BatchNorm2d, scale: float) -> None:
     nn.init.constant_(bn.bias, 0.0)
 
 
-def fold_batchnorm(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+_M = TypeVar("_M", bound=nn.Module)
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def _typed(module: nn.Module, cls: type[_M]) -> _M:
+    if not isinstance(module, cls):
+        raise TypeError(f"expected {cls.__name__}, found {type(module).__name__}")
+    return module
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: _BN) -> tuple[Tensor, Tensor]:
     """Weights and bias of ``bn(conv(x))`` as one convolution, with ``bn``'s running statistics (eval)."""
     assert bn.running_var is not None and bn.running_mean is not None
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -50,7 +60,7 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> tupl
     return weight, (bias - bn.running_mean) * scale + bn.bias
 
 
-def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+def _bn_affine(bn: _BN) -> tuple[Tensor, Tensor]:
     """``bn`` in eval mode as ``x * scale + shift`` (per channel, shaped ``(C, 1, 1)``)."""
     assert bn.running_var is not None and bn.running_mean is not None
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -127,7 +137,7 @@ class MultiScaleTemporalConv(nn.Module):
     def _forward_folded(self, x: Tensor) -> Tensor:
         """Eval mode: BatchNorms folded into the convolutions, the four input 1x1 convolutions as one."""
         branches = [b for b in self.branches if isinstance(b, nn.Sequential)]
-        entry = [fold_batchnorm(b[0], b[1]) for b in branches]
+        entry = [fold_batchnorm(_typed(b[0], nn.Conv2d), _typed(b[1], _BN)) for b in branches]
         n_relu = len(branches) - 1  # every branch but the strided 1x1 one has a ReLU after its entry
         if self.stride == 1:
             w = torch.cat([e[0] for e in entry])
@@ -139,13 +149,14 @@ class MultiScaleTemporalConv(nn.Module):
             parts = [*h.split(self.branch_channels, dim=1), F.conv2d(x, *entry[-1], stride=(self.stride, 1))]
         outs = []
         for i, branch in enumerate(branches[: self.num_dilated]):
-            tconv = branch[3]
+            tconv = _typed(branch[3], TemporalConv)
             wt, bt = fold_batchnorm(tconv.conv, tconv.bn)
-            outs.append(F.conv2d(F.relu(parts[i]), wt, bt, tconv.conv.stride, tconv.conv.padding, tconv.conv.dilation))
+            c = tconv.conv
+            outs.append(F.conv2d(F.relu(parts[i]), wt, bt, c.stride, c.padding, c.dilation))  # type: ignore[arg-type]
         pool_branch = branches[self.num_dilated]
-        pool = pool_branch[3]
+        pool = _typed(pool_branch[3], nn.MaxPool2d)
         pooled = F.max_pool2d(F.relu(parts[self.num_dilated]), pool.kernel_size, pool.stride, pool.padding)
-        scale, shift = _bn_affine(pool_branch[4])
+        scale, shift = _bn_affine(_typed(pool_branch[4], _BN))
         outs.append(torch.addcmul(shift, pooled, scale))
         outs.append(parts[-1])
         return torch.cat(outs, dim=1)
@@ -234,7 +245,7 @@ class UnitGCN(nn.Module):
         assert isinstance(self.down, nn.Sequential)
         if self.training:
             return self.down(x)
-        w, b = fold_batchnorm(self.down[0], self.down[1])
+        w, b = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
         return F.conv2d(x, w, b)
 
 
