@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tal.core.engine.distributed import sum_across_processes
 from tal.core.errors import ConfigError
 from tal.core.formats import read_annotations
 from tal.core.types import Segments
@@ -319,24 +320,32 @@ class ActionFormer(nn.Module):
         gt_cls: Sequence[torch.Tensor],
         gt_offsets: Sequence[torch.Tensor],
     ) -> dict[str, torch.Tensor]:
-        """Focal + DIoU losses, each summed and divided by the EMA of the positive count (updated here)."""
+        """Focal + DIoU losses, each summed and divided by the EMA of the positive count (updated here).
+
+        Under DDP the positives are counted over every process, so that the EMA is that of the global
+        batch, and each process divides by its share of it: N processes train as one with the global
+        batch (the losses averaged over processes and the gradients DDP averages equal one process's).
+        """
         valid = torch.cat(list(fpn_masks), dim=1)  # (B, FT)
         gt_cls_all = torch.stack(list(gt_cls))  # (B, FT, K)
         pos = (gt_cls_all.sum(-1) > 0) & valid
         pred_off = torch.cat(list(offsets), dim=1)[pos]
         tgt_off = torch.stack(list(gt_offsets))[pos]
         num_pos = int(pos.sum().item())
+        # one all-reduce: (positives of every process, number of processes)
+        total_pos, processes = sum_across_processes(torch.tensor([float(num_pos), 1.0], device=pos.device)).tolist()
         m = self.loss_normalizer_momentum
-        self.loss_normalizer = m * self.loss_normalizer + (1 - m) * max(num_pos, 1)
+        self.loss_normalizer = m * self.loss_normalizer + (1 - m) * max(total_pos, 1.0)
+        normalizer = self.loss_normalizer / processes
 
         ls = self.train_cfg.label_smoothing
         target = gt_cls_all[valid] * (1 - ls) + ls / (self.num_classes + 1)
         cls_loss = sigmoid_focal_loss(torch.cat(list(cls_logits), dim=1)[valid], target, reduction="sum")
-        cls_loss = cls_loss / self.loss_normalizer
+        cls_loss = cls_loss / normalizer
         if num_pos == 0:
             reg_loss = 0.0 * pred_off.float().sum()
         else:
-            reg_loss = ctr_diou_loss_1d(pred_off, tgt_off, reduction="sum") / self.loss_normalizer
+            reg_loss = ctr_diou_loss_1d(pred_off, tgt_off, reduction="sum") / normalizer
         if self.train_cfg.loss_weight > 0:
             weight: float | torch.Tensor = self.train_cfg.loss_weight
         else:
