@@ -12,7 +12,7 @@ ignored), and prints:
   isolated install ran before this change) and the single-threaded O(N^2) C++ loop compiled in the
   script, all in that one process, with the ratios.
 
-Run: python benchmarks/cuda_ops_jit.py [--repeats 30]
+Run: python benchmarks/cuda_ops_jit.py [--repeats 30] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ import time
 from pathlib import Path
 
 
-def child(repeats: int) -> None:
+def child(repeats: int, threads: int | None) -> None:
     start = time.perf_counter()
     import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     import tal.cuda_ops as ops
     from tal.cuda_ops import _backend
@@ -62,16 +65,22 @@ def child(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (1 keeps a busy shared machine from stalling barriers)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.repeats)
+        child(args.repeats, args.threads)
         return
     with tempfile.TemporaryDirectory(prefix="tal-jit-bench-") as cache:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAL_OPS_")}
         env.update(TAL_CACHE_DIR=cache, TAL_OPS_JIT_ONLY="1")
         script = str(Path(__file__).resolve())
-        sys.exit(subprocess.call([sys.executable, script, "--child", "--repeats", str(args.repeats)], env=env))
+        command = [sys.executable, script, "--child", "--repeats", str(args.repeats)]
+        if args.threads is not None:
+            command += ["--threads", str(args.threads)]
+        sys.exit(subprocess.call(command, env=env))
 
 
 if __name__ == "__main__":
