@@ -44,6 +44,7 @@ nox.options.sessions = [
     "stream_rl",
     "example_plugin",
     "wheels",
+    "isolated_install",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -79,6 +80,13 @@ def cuda_ops(session: nox.Session) -> None:
     session.install(TORCH, TRITON, *BUILD_TOOLS, *PYTEST)
     session.install("--no-build-isolation", "./packages/cuda-ops")
     run_pytest(session, "packages/cuda-ops/tests")
+
+
+@nox.session
+def isolated_install(session: nox.Session) -> None:
+    """``pip install ./packages/cuda-ops`` with build isolation in a fresh venv compiles the kernels on first use."""
+    session.install(TORCH, *BUILD_TOOLS, *PYTEST)
+    run_pytest(session, "packages/cuda-ops/tests/test_isolated_install.py", env={"TAL_TEST_ISOLATED_INSTALL": "1"})
 
 
 @nox.session
