@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +16,10 @@ import yaml
 from synth_data import TINY_MODEL, tiny_experiment, tiny_release_config
 
 from tal.core.cli.main import main
-from tal.core.formats import write_features
-from tal.loc_actionformer import ActionFormer, ActionFormerConfig
+from tal.core.formats import AnnotationSet, write_annotations, write_features
+from tal.loc_actionformer import ActionFormer, ActionFormerConfig, model_config_from_release
 from tal.loc_actionformer.data import ActionFormerFeatures, ActionFormerFeaturesConfig
+from tal.loc_actionformer.release.presets import release_config_path
 
 pytest.importorskip("tal.cuda_ops")  # the default NMS
 
@@ -67,7 +71,15 @@ def test_json_and_table_match_the_model(setup: dict[str, Any], capsys: pytest.Ca
     )  # fmt: skip
     assert code == 0
     data = json.loads(out_json.read_text())
-    assert list(data) == ["results"] and list(data["results"]) == [rec.video_id]
+    assert list(data["results"]) == [rec.video_id] and data["version"] == "VERSION 1.3"
+    assert data["video"] == {
+        "video_id": rec.video_id,
+        "feature_steps": 60,
+        "fps": 30.0,
+        "fps_from": "the dataset's default_fps",
+        "duration": rec.duration,
+        "duration_from": "--duration",
+    }
     dets = data["results"][rec.video_id]
     assert dets and all(list(d) == ["segment", "label", "score"] for d in dets)
     scores = [d["score"] for d in dets]
@@ -168,8 +180,9 @@ def test_bad_configs_and_checkpoints(setup: dict[str, Any], capsys: pytest.Captu
     common = ["--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup))]
     code, _, err = run(capsys, "--config", str(setup["config"]), "--set", "model.max_seq_len=60", *common)
     assert code == 2 and "max_seq_len 60 is not divisible by 16" in err and "multiple of 16, e.g. 64" in err
-    code, _, err = run(capsys, "--config", str(setup["config"]), "--set", "data.val.default_fps=null", *common)
-    assert code == 2 and "--fps" in err
+    no_fps = ["--set", "data.val.default_fps=null", "--set", "data.val.dataset_name=anet"]
+    code, _, err = run(capsys, "--config", str(setup["config"]), *no_fps, *common)
+    assert code == 2 and "sets no default_fps for its 'anet' dataset: pass --fps" in err
     code, _, err = run(capsys, "--config", "no/such/preset", *common)
     assert code == 2 and "preset" in err
     other = dict(TINY_MODEL, embd_dim=16, fpn_dim=16, head_dim=16)
@@ -195,3 +208,97 @@ def test_feature_files_in_other_layouts(setup: dict[str, Any], capsys: pytest.Ca
     ct = json.loads((root / "ct.json").read_text())["results"]["as_ct"]
     tc = next(iter(json.loads((root / "tc.json").read_text())["results"].values()))
     assert ct == tc
+
+
+def test_release_users_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tal infer --config thumos_i3d.yaml --ckpt checkpoint_ema.pth.tar --feat video.npy --top_k 10 --save_fig`
+    with the release's own config file and a checkpoint in its layout: no --fps, no figure path."""
+    monkeypatch.chdir(tmp_path)
+    Path("thumos_i3d.yaml").write_text(release_config_path("thumos_i3d").read_text())
+    torch.manual_seed(0)
+    model = ActionFormer(model_config_from_release("thumos_i3d.yaml"))
+    weights = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"epoch": 34, "state_dict": weights, "state_dict_ema": weights}, "checkpoint_ema.pth.tar")
+    del model, weights
+    steps = 150
+    np.save("video.npy", np.random.default_rng(0).standard_normal((steps, 2048)).astype(np.float32))
+    cmd = ["--config", "thumos_i3d.yaml", "--ckpt", "checkpoint_ema.pth.tar", "--feat", "video.npy"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tal.core.cli.main", "infer", *cmd, "--top_k", "10", "--save_fig"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    duration = ((steps - 1) * 4 + 16) / 30  # THUMOS14 I3D: stride 4, 16 frames, 30 fps
+    header = (
+        f"video: {steps} feature steps; 30 fps (every video of the release's thumos annotations has it); "
+        f"duration {duration:.2f} s (the features' span)"
+    )
+    assert header in " ".join(proc.stdout.split())  # rich may wrap the line
+    assert "top 10 of 10 detections" in proc.stdout
+    assert Path("video.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_duration_shorter_than_the_features(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    root = Path(setup["root"])
+    common = ["--config", str(setup["config"]), "--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup))]
+    assert run(capsys, *common, "--json", str(root / "full.json"))[0] == 0
+    full = next(iter(json.loads((root / "full.json").read_text())["results"].values()))
+    cut = 3.0  # the features span 8.4 s
+    past = [d for d in full if d["segment"][0] >= cut]
+    assert past, "some detections must start after the cut for this test"
+    with caplog.at_level(logging.WARNING):
+        assert run(capsys, *common, "--duration", str(cut), "--json", str(root / "cut.json"))[0] == 0
+    short = next(iter(json.loads((root / "cut.json").read_text())["results"].values()))
+    assert len(short) == len(full) - len(past)  # the detections clipping would empty are dropped ...
+    assert all(0 <= d["segment"][0] < d["segment"][1] <= cut for d in short)  # ... none is [3.00, 3.00]
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "--duration 3.00 s is shorter than the span of the 60 feature steps (8.40 s at 30 fps)" in messages
+    assert f"{len(past)} of {len(full)} detections lie past the duration 3.00 s" in messages
+
+
+def test_device_cuda_without_cuda_is_one_line(setup: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: --device cuda is valid")
+    common = ["--config", str(setup["config"]), "--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup))]
+    code, out, err = run(capsys, *common, "--device", "cuda", "--json", str(Path(setup["root"]) / "cuda.json"))
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "'cuda' requested but CUDA is not available" in err
+    assert not (Path(setup["root"]) / "cuda.json").exists()
+
+
+def test_figure_with_ground_truth_class_names_and_default_path(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(setup["root"])
+    exp = yaml.safe_load(Path(setup["config"]).read_text())
+    ann = Path(exp["data"]["val"]["annotation_file"])
+    drawn: dict[str, Any] = {}
+
+    def record(path: Path, detections: Any, duration: float, **kwargs: Any) -> Path:
+        drawn.update(kwargs, path=Path(path), duration=duration, n=len(detections))
+        return Path(path)
+
+    monkeypatch.setattr("tal.core.figures.save_timeline", record)
+    common = ["--config", str(setup["config"]), "--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup))]
+    code, out, _ = run(capsys, *common, "--gt", str(ann), "--json", str(root / "gt.json"), "--save-fig")
+    assert code == 0
+    assert drawn["path"] == root / "gt.png"  # --save-fig without a path: next to the JSON
+    assert drawn["class_names"] == ["a", "b", "c"] and drawn["duration"] == pytest.approx(8.4)
+    gt = drawn["ground_truth"]
+    expected_gt = setup["val"][0].segments
+    torch.testing.assert_close(gt.segments, expected_gt.segments)
+    assert gt.labels.tolist() == expected_gt.labels.tolist()
+    assert f"against {ann}: average mAP" in " ".join(out.split())
+    assert any(f"{c}: {n}" in out for c, n in enumerate("abc"))  # the table names the classes
+
+
+def test_ground_truth_without_the_video_is_an_error(setup: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    other = Path(setup["root"]) / "other_gt.json"
+    write_annotations(other, AnnotationSet({}, {0: "a"}))
+    common = ["--config", str(setup["config"]), "--ckpt", str(setup["ckpt"]), "--feat", str(feature_file(setup))]
+    code, _, err = run(capsys, *common, "--gt", str(other))
+    assert code == 2 and "no annotations of video 'vid_06' (--gt)" in err

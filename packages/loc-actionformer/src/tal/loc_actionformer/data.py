@@ -46,6 +46,9 @@ from tal.loc_actionformer.modeling.heads import empty_label_ids
 
 DatasetName = Literal["thumos", "anet", "epic", "ego4d"]
 MISSING_DURATION = 1e8
+#: the frame rate of every video in the release's annotation file, for datasets whose configs set no
+#: ``default_fps`` (one feature file given without its annotations, as ``tal infer`` reads it)
+RELEASE_VIDEO_FPS: dict[str, float] = {"thumos": 30.0}
 
 
 class ActionFormerFeaturesConfig(ComponentConfig):

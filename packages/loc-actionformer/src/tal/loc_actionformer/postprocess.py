@@ -9,7 +9,8 @@ other way round.
   segments ``(t - l * s, t + r * s)`` on the feature grid, those longer than ``duration_thresh``.
 - :func:`apply_nms`: the release's batched (soft-)NMS, by default ``tal.cuda_ops.batched_nms``.
 - :func:`grid_to_seconds`: ``t = (g * feat_stride + 0.5 * num_frames) / fps``, clipped to
-  ``[0, duration]``.
+  ``[0, duration]``; :func:`drop_empty_segments` drops what the clipping made empty (detections past
+  the duration, when the duration is shorter than the features span).
 - :func:`load_class_scores`, :func:`fuse_class_scores`: the release's fusion of class-agnostic
   detections with external video-level class scores (``test_cfg.ext_score_file``).
 - :func:`receptive_radius`, :func:`window_bounds`, :func:`stitch_windows`: windowed inference. A
@@ -160,6 +161,20 @@ def grid_to_seconds(
     """Feature-grid segments ``(N, 2)`` → seconds (float64): ``(g * feat_stride + 0.5 * num_frames) / fps``,
     clipped to ``[0, duration]``."""
     return ((segments.double() * feat_stride + 0.5 * num_frames) / fps).clamp(min=0.0, max=duration)
+
+
+def drop_empty_segments(detections: Segments) -> tuple[Segments, int]:
+    """``detections`` without the segments of zero or negative length, and how many were dropped.
+
+    After clipping to ``[0, duration]`` these are the detections that lie entirely past the duration
+    (or before 0): empty segments, which the release's ``duration_thresh`` never lets through.
+    """
+    keep = detections.segments[:, 1] > detections.segments[:, 0]
+    dropped = int((~keep).sum())
+    if dropped == 0:
+        return detections, 0
+    scores = detections.scores[keep] if detections.scores is not None else None
+    return Segments(detections.segments[keep], detections.labels[keep], scores), dropped
 
 
 # ---------------------------------------------------------------------------------------------

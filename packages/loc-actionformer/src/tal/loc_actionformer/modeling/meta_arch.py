@@ -46,6 +46,7 @@ from tal.loc_actionformer.postprocess import (
     NMSFn,
     apply_nms,
     decode_candidates,
+    drop_empty_segments,
     fuse_class_scores,
     grid_to_seconds,
     load_class_scores,
@@ -365,15 +366,33 @@ class ActionFormer(nn.Module):
         return decode_candidates(points, fpn_masks, cls_logits, offsets, self.test_cfg)
 
     @torch.no_grad()
-    def postprocess(self, dets: Sequence[Candidates], batch: Mapping[str, Any]) -> list[Segments]:
+    def postprocess(
+        self, dets: Sequence[Candidates], batch: Mapping[str, Any], *, drop_empty: bool = False
+    ) -> list[Segments]:
         """NMS (unless ``nms_method == "none"``), grid units → seconds clipped to ``[0, duration]`` per
-        video, then fusion with ``test_cfg.ext_score_file`` when set."""
+        video, then fusion with ``test_cfg.ext_score_file`` when set.
+
+        With ``drop_empty`` the detections that the clipping made empty (past a duration shorter than
+        the features span) are dropped, with a warning naming how many.
+        """
         meta = {k: _per_video(batch, k, len(dets)) for k in ("fps", "feat_stride", "num_frames", "duration")}
+        ids = batch.get("video_ids") or [f"video {i}" for i in range(len(dets))]
         out = []
         for i, d in enumerate(dets):
             segs, scores, labels = apply_nms(d, self.test_cfg, self.nms_fn)
             fps, stride, nframes, duration = (meta[k][i] for k in ("fps", "feat_stride", "num_frames", "duration"))
-            out.append(Segments(grid_to_seconds(segs, fps, stride, nframes, duration), labels, scores))
+            video = Segments(grid_to_seconds(segs, fps, stride, nframes, duration), labels, scores)
+            if drop_empty:
+                video, dropped = drop_empty_segments(video)
+                if dropped:
+                    logger.warning(
+                        "%s: %d of %d detections lie past the duration %.2f s: clipping made them empty, dropped",
+                        ids[i],
+                        dropped,
+                        dropped + len(video),
+                        duration,
+                    )
+            out.append(video)
         if self.test_cfg.ext_score_file:
             out = self.fuse(out, batch)
         return out
