@@ -51,6 +51,19 @@ def _typed(module: nn.Module, cls: type[_M]) -> _M:
     return module
 
 
+def conv1x1(x: Tensor, weight: Tensor, bias: Tensor, stride: int = 1) -> Tensor:
+    """A 1x1 convolution ``(N, C, T, V) -> (N, O, T', V)`` as one batched GEMM (``weight (O, C[, 1, 1])``);
+    a temporal ``stride`` keeps every ``stride``-th frame. On one CPU thread torch runs small 1x1
+    convolutions on its slow im2col path; the GEMM avoids it."""
+    if stride != 1:
+        x = x[:, :, ::stride]
+    n, c, t, v = x.shape
+    o = weight.shape[0]
+    w = weight.reshape(1, o, c).expand(n, o, c)
+    out = torch.baddbmm(bias.view(1, o, 1).expand(n, o, t * v), w, x.reshape(n, c, t * v))
+    return out.view(n, o, t, v)
+
+
 def fold_batchnorm(conv: nn.Conv2d, bn: _BN) -> tuple[Tensor, Tensor]:
     """Weights and bias of ``bn(conv(x))`` as one convolution, with ``bn``'s running statistics (eval)."""
     assert bn.running_var is not None and bn.running_mean is not None
@@ -141,12 +154,12 @@ class MultiScaleTemporalConv(nn.Module):
         n_relu = len(branches) - 1  # every branch but the strided 1x1 one has a ReLU after its entry
         if self.stride == 1:
             w = torch.cat([e[0] for e in entry])
-            h = F.conv2d(x, w, torch.cat([e[1] for e in entry]))
+            h = conv1x1(x, w, torch.cat([e[1] for e in entry]))
             parts = list(h.split(self.branch_channels, dim=1))
         else:
             w = torch.cat([e[0] for e in entry[:n_relu]])
-            h = F.conv2d(x, w, torch.cat([e[1] for e in entry[:n_relu]]))
-            parts = [*h.split(self.branch_channels, dim=1), F.conv2d(x, *entry[-1], stride=(self.stride, 1))]
+            h = conv1x1(x, w, torch.cat([e[1] for e in entry[:n_relu]]))
+            parts = [*h.split(self.branch_channels, dim=1), conv1x1(x, *entry[-1], stride=self.stride)]
         outs = []
         for i, branch in enumerate(branches[: self.num_dilated]):
             tconv = _typed(branch[3], TemporalConv)
@@ -228,13 +241,14 @@ class UnitGCN(nn.Module):
         rel = torch.tanh(q[:, 0].unsqueeze(-1) - q[:, 1].unsqueeze(-2))  # (N, K, R, V, V)
         w4 = torch.cat([c.conv4.weight for c in convs])
         b4 = torch.cat([c.conv4.bias for c in convs if c.conv4.bias is not None])
-        refined = F.conv2d(rel.reshape(n, k * r, v, v), w4, b4, groups=k)  # (N, K*C, V, V)
-        return refined.view(n, k, self.out_channels, v, v) * self.alpha + self.PA.unsqueeze(1)
+        c = self.out_channels
+        refined = torch.matmul(w4.view(k, c, r), rel.reshape(n, k, r, v * v)) + b4.view(1, k, c, 1)  # grouped 1x1
+        return refined.view(n, k, c, v, v) * self.alpha + self.PA.unsqueeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, t, v = x.shape
         w3, b3 = _stack_1x1([c.conv3 for c in self.subsets()])
-        feats = F.conv2d(x, w3.unsqueeze(-1).unsqueeze(-1), b3).view(n, self.num_subset, self.out_channels, t, v)
+        feats = conv1x1(x, w3, b3).view(n, self.num_subset, self.out_channels, t, v)
         y = graph_aggregate(feats, self.topology(x), sum_subsets=True)
         y = self.bn(y)
         if self.has_residual:
@@ -246,7 +260,7 @@ class UnitGCN(nn.Module):
         if self.training:
             return self.down(x)
         w, b = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
-        return F.conv2d(x, w, b)
+        return conv1x1(x, w, b)
 
 
 class UnitTCN(nn.Module):
@@ -263,6 +277,8 @@ class UnitTCN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             w, b = fold_batchnorm(self.conv, self.bn)
+            if self.conv.kernel_size == (1, 1):
+                return conv1x1(x, w, b, stride=self.conv.stride[0])
             return F.conv2d(x, w, b, self.conv.stride, self.conv.padding)
         return self.bn(self.conv(x))
 
