@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 settings.register_profile("tal", deadline=None, derandomize=True, max_examples=25)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tal"))
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"  # ../shared beside the repository
 BREAKFAST = SHARED / "data" / "segmentation" / "breakfast"
 
 
@@ -31,6 +31,11 @@ def tiny_model(**fields: Any) -> Any:
     input_dim = base.pop("input_dim", 6)
     num_classes = base.pop("num_classes", 5)
     return build_model("gtea", input_dim=input_dim, num_classes=num_classes, **base)
+
+
+# The models under test are tiny: on a shared 2-core machine a second intra-op thread costs more in
+# synchronisation than it saves.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

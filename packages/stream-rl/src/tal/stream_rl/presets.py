@@ -9,16 +9,17 @@ From ``config/svtas/svtas-rl/svtas_rl_{gtea,50salads,breakfast,egtea}.py`` (Thin
 | Breakfast | 48 | 8 | 128 | 1024 |
 | EGTEA | 20 | 8 | 128 | 1024 |
 
-Training as released: batch of one video, 80 epochs, AdamW (lr 5e-4, weight decay 1e-4, betas
-(0.9, 0.999)), backbone lr × 0.02, cosine decay to 1e-5, checkpoint on F1@50; the head as in
-:class:`~tal.stream_rl.config.BRTHeadConfig`; the reward-weighted objective.
+Training as released: one clip per optimizer step (``stream-clips`` items of one clip; the release
+clears the head's memory after every step, so training clips start from an empty state), 80 epochs,
+AdamW (lr 5e-4, weight decay 1e-4, betas (0.9, 0.999)), backbone lr × 0.02, cosine decay to 1e-5,
+checkpoint on F1@50; the head as in :class:`~tal.stream_rl.config.BRTHeadConfig`; the
+reward-weighted objective.
 
 Differences, by necessity: the release trains end to end from RGB with a Kinetics-pretrained Swin3D-B
 (not shipped here); these presets read MS-TCN-layout features (``data/<dataset>/features/*.npy``,
 one column per frame) through the feature-input backbone, so the head's token stride is the sample
-rate (the release's feature-input BRT configs do the same). The core ``Trainer`` takes one optimizer
-step per video (the clips' terms summed), the release one per clip; the cosine schedule runs per
-step instead of per epoch. Split counts: GTEA 4, 50Salads 5, Breakfast 4 (MS-TCN's), EGTEA 3.
+rate (the release's feature-input BRT configs do the same). The cosine schedule runs per step instead
+of per epoch. Split counts: GTEA 4, 50Salads 5, Breakfast 4 (MS-TCN's), EGTEA 3.
 """
 
 from __future__ import annotations
@@ -90,7 +91,13 @@ def experiment_dict(dataset: str, split: int = 1, root: str | None = None) -> di
     return {
         "model": model_dict(dataset),
         "data": {
-            "train": {**data, "split": f"train.split{split}.bundle"},
+            "train": {
+                "name": "stream-clips",
+                "source": {**data, "split": f"train.split{split}.bundle"},
+                "clip_len": facts.clip_len,
+                "sample_rate": facts.sample_rate,
+                "clips_per_item": 1,
+            },
             "val": {**data, "split": f"test.split{split}.bundle"},
             "test": {**data, "split": f"test.split{split}.bundle"},
         },
