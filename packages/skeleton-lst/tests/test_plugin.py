@@ -198,3 +198,22 @@ def test_tal_infer_on_an_ntu_skeleton_file(registry, tmp_path: Path, capsys) -> 
     assert result["top"][0]["class"] == int(probs.argmax())
     assert result["top"][0]["score"] == pytest.approx(float(probs.max()), rel=1e-5)
     assert (tmp_path / "out.png").stat().st_size > 1000
+
+
+def test_release_checkpoint_through_load_model_weights(registry, tmp_path: Path) -> None:
+    """`tal eval` / `tal infer` path: a release file into a config with the release's text width."""
+    from tal.core.engine.checkpoint import load_model_weights
+
+    release = build_model("lst", 60, "ntu", "bone")
+    torch.save(release.state_dict(), tmp_path / "runs-110.pt")
+    cfg = load_experiment("skeleton-lst/ntu60-xsub-bone", registry, ["model.text_dim=512"])
+    model = registry.build("models", cfg.model)  # wordllama features are 256-d: evaluation only
+    assert model.text_bank is None
+    assert load_model_weights(model, tmp_path / "runs-110.pt", registry, config=cfg.model) == "release state dict"
+    model.eval(), release.eval()
+    x = torch.randn(1, 3, 8, 25, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), release(x))
+    model.train()
+    with pytest.raises(RuntimeError, match="512-d text features"):
+        model({"inputs": x, "labels": torch.tensor([0])})

@@ -99,7 +99,7 @@ def _train_stream(
         batch_size=16,
         eval_batch_size=32,
         optimizer=OptimizerConfig(name="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4),
-        scheduler=SchedulerConfig(name="cosine", warmup_epochs=1),
+        scheduler=SchedulerConfig(name="cosine", warmup_epochs=1 if epochs > 2 else 0),
         eval_every=epochs,
         device="cpu",
         seed=seed,

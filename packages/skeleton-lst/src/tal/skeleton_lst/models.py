@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tal.core.errors import ConfigError
@@ -19,6 +20,8 @@ from tal.skeleton_lst.modeling.lst import RELEASE_TEXT_DIM, RELEASE_TEXT_HEAD, L
 from tal.skeleton_lst.modeling.text import load_text_bank
 
 __all__ = ["build_ctrgcn", "build_lst", "build_model"]
+
+logger = logging.getLogger(__name__)
 
 
 def build_model(
@@ -111,7 +114,16 @@ def build_lst(config: LSTConfig, attach_text: bool = True) -> LSTModel:
                 f"model.class_set: {class_set} has {bank.num_classes} class descriptions, model.num_class is "
                 f"{config.num_class}"
             )
-        model.set_text_bank(bank)
+        if bank.dim == text_dim:
+            model.set_text_bank(bank)
+        else:  # e.g. text_dim 512 to load a release checkpoint with another encoder: evaluation only
+            logger.info(
+                "model.text_dim %d differs from the %d-d %s text features: the LST loss is unavailable, "
+                "the model evaluates and predicts",
+                text_dim,
+                bank.dim,
+                bank.identity,
+            )
     return model
 
 

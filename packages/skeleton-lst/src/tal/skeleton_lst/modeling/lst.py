@@ -124,7 +124,10 @@ class LSTModel(CTRGCN):
     def sample_text(self, labels: Tensor) -> tuple[Tensor, list[Tensor]]:
         """One random synonym embedding per sample ``(B, D)`` and the four part embeddings ``(B, D)``."""
         if self.text_bank is None:
-            raise RuntimeError("LST training needs text features: call set_text_bank() (the registry factory does)")
+            raise RuntimeError(
+                f"LST training needs {self.text_dim}-d text features: call set_text_bank() (the registry factory "
+                "does when the text encoder's width equals model.text_dim)"
+            )
         count = self._buffer("text_synonym_count")[labels]
         offset = (torch.rand(labels.shape, device=labels.device) * count).long()
         pick = self._buffer("text_synonym_start")[labels] + offset
