@@ -12,6 +12,10 @@ from tal.core.config import read_yaml
 from tal.loc_actionformer import ActionFormer, ActionFormerConfig
 from tal.loc_actionformer.release.presets import release_config_path
 
+# The test models are tiny: a second intra-op thread only adds synchronisation, which on a busy
+# shared CPU turns into spinning (the quick demo took 8x the CPU time with 2 threads under load).
+torch.set_num_threads(1)
+
 #: ``../shared`` beside the repository (reference listings and small real data), when present
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 BIG = 10000.0

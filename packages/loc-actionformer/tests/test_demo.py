@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tal.core.cli.main import main
 from tal.core.formats import read_annotations, read_features
+from tal.core.registry import get_registry
 from tal.loc_actionformer.synthetic import FEAT_STRIDE, FPS, NUM_FRAMES, SyntheticSpec, write_synthetic_thumos
 
 
@@ -37,11 +39,13 @@ def test_synthetic_thumos_files(tmp_path: Path) -> None:
     assert float(inside.mean()) > float(feats.norm(dim=0).median())
 
 
-def test_quick_demo_writes_results_and_figure(tmp_path: Path) -> None:
+def test_quick_demo_leaves_a_model_that_tal_infer_and_eval_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("tal.cuda_ops")
     from tal.loc_actionformer.demo import run_demo
 
-    out = run_demo(tmp_path, quick=True)
+    out = run_demo(tmp_path, quick=True, registry=get_registry())
     assert set(out) == {"average_mAP", "mAP@0.5", "seconds"} and 0 <= out["average_mAP"] <= 100
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert len(results) == 8
@@ -50,3 +54,29 @@ def test_quick_demo_writes_results_and_figure(tmp_path: Path) -> None:
         assert scores == sorted(scores, reverse=True) and all(isinstance(d["label"], int) for d in dets)
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(out["seconds"])
+    # the run folder holds the config beside the checkpoints, as `tal train` leaves it
+    run, video = tmp_path / "run", sorted(results)[0]
+    config, best = run / "config.yaml", run / "best.pt"
+    assert config.is_file() and best.is_file()
+    feat = tmp_path / "data" / "i3d_features" / f"{video}.npy"
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "infer",
+                "--config",
+                str(config),
+                "--ckpt",
+                str(best),
+                "--feat",
+                str(feat),
+                "--json",
+                str(tmp_path / "one.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "one.json").read_text())["results"][video] == results[video]
+    capsys.readouterr()
+    assert main(["eval", str(config), "--ckpt", str(best), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["average_mAP"] == pytest.approx(out["average_mAP"])

@@ -3,22 +3,25 @@
 Writes the data (:mod:`tal.loc_actionformer.synthetic`), trains with tal-core's ``Trainer``
 (AdamW, warmup + cosine, clipping, EMA), scores the held-out videos with ``detection-map``
 (tIoU 0.3:0.7, as THUMOS14), and writes ``results.json`` (the release's result format) and
-``timeline.png`` (detections and ground truth of one video) to the output folder.
+``timeline.png`` (detections and ground truth of one video) to the output folder. The run folder
+``run/`` holds the checkpoints and the ``config.yaml`` beside them, as ``tal train`` leaves them, so
+``tal infer --config run/config.yaml --ckpt run/best.pt`` and ``tal eval`` work on the demo model.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tal.core.cli.train_cmd import write_resolved_config
 from tal.core.config import load_experiment
 from tal.core.engine.trainer import Trainer
-from tal.core.formats import atomic_write_text
-from tal.core.registry import get_registry
+from tal.core.formats import write_results
+from tal.core.registry import Registry
+from tal.core.types import Segments
 from tal.loc_actionformer.synthetic import FEAT_STRIDE, FPS, NUM_FRAMES, SyntheticSpec, write_synthetic_thumos
 
 
@@ -57,7 +60,7 @@ def demo_experiment(annotation_file: Path, feature_dir: Path, spec: SyntheticSpe
             "train": {**data, "subset": "validation", "training": True},
             "val": {**data, "subset": "test"},
         },
-        "metric": {"name": "detection-map", "tiou_thresholds": [0.3, 0.4, 0.5, 0.6, 0.7]},
+        "metric": {"name": "detection-map"},  # tIoU np.linspace(0.3, 0.7, 5), as THUMOS14
         "train": {
             "epochs": epochs,
             "batch_size": 4,
@@ -75,7 +78,7 @@ def demo_experiment(annotation_file: Path, feature_dir: Path, spec: SyntheticSpe
     }
 
 
-def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
+def run_demo(out_dir: Path, quick: bool = False, *, registry: Registry) -> dict[str, Any]:
     """Generate data, train, evaluate; returns headline numbers (``average_mAP`` in percent)."""
     from rich.console import Console
 
@@ -85,7 +88,6 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     epochs = 4 if quick else 14
     t0 = time.perf_counter()
     ann, feat_dir = write_synthetic_thumos(out / "data", spec)
-    registry = get_registry()
     cfg = load_experiment(demo_experiment(ann, feat_dir, spec, epochs, out), registry)
     torch.manual_seed(0)
     model = registry.build("models", cfg.model)
@@ -98,27 +100,23 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         f"{epochs} epochs on the CPU"
     )
     trainer = Trainer(model, train_set, val_set, metric, cfg.train, progress=False)
+    write_resolved_config(Path(cfg.train.output_dir), cfg)  # what tal infer / tal eval read beside the checkpoints
     metrics = trainer.fit()
     train_s = time.perf_counter() - t0
 
     # detections of every test video with the EMA weights, in the release's result format
     net = trainer.eval_model().eval()
-    results: dict[str, Any] = {}
+    results: dict[str, Segments] = {}
     first = None
     with torch.inference_mode():
         for i in range(len(val_set)):
             batch = val_set.collate([val_set[i]])
             (dets,) = net(batch)
             vid = batch["video_ids"][0]
-            results[vid] = [
-                {"segment": [round(s, 3), round(e, 3)], "label": int(lab), "score": round(float(sc), 5)}
-                for (s, e), lab, sc in zip(
-                    dets.segments.tolist(), dets.labels.tolist(), dets.scores.tolist(), strict=True
-                )
-            ]
+            results[vid] = dets
             if first is None:
                 first = (vid, dets, batch["targets"][0], batch["duration"][0])
-    atomic_write_text(out / "results.json", json.dumps({"results": results}) + "\n")
+    write_results(out / "results.json", results)
     assert first is not None
     from tal.core.figures import save_timeline
 
@@ -135,6 +133,6 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     maps = ", ".join(f"{t:g}: {metrics[f'mAP@{t:g}']:.1f}" for t in (0.3, 0.5, 0.7))
     console.print(
         f"average mAP {metrics['average_mAP']:.2f}% (tIoU {maps}) after {train_s:.1f} s; "
-        f"wrote {out / 'results.json'} and {out / 'timeline.png'}"
+        f"wrote {out / 'results.json'}, {out / 'timeline.png'} and the model with its config in {out / 'run'}"
     )
     return {"average_mAP": float(metrics["average_mAP"]), "mAP@0.5": float(metrics["mAP@0.5"]), "seconds": train_s}
