@@ -349,6 +349,12 @@ class SegBackboneModelConfig(ComponentConfig):
     name: Literal["seg-backbone"] = "seg-backbone"
     backbone: component_field("backbones") = Field(default_factory=DiffActConfig)  # type: ignore[valid-type]
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
+    train_offset: Literal["random", "first"] = Field(
+        "random", description="sampling offset of a training video when sample_rate > 1 (DiffAct: random)"
+    )
+    eval_offsets: Literal["all", "first"] = Field(
+        "all", description="all: average the sample_rate offsets and restore the full rate as DiffAct does"
+    )
 
 
 class BackboneWithTSTConfig(ComponentConfig):

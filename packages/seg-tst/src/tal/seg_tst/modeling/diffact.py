@@ -24,7 +24,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -174,6 +174,12 @@ def local_window_attention(
     return out.transpose(1, 2)
 
 
+def _bias(conv: nn.Conv1d) -> torch.Tensor:
+    if conv.bias is None:
+        raise ValueError("DiffAct's convolutions all have a bias")
+    return conv.bias
+
+
 def _conv1x1(conv: nn.Conv1d, x: torch.Tensor, bias: bool = True) -> torch.Tensor:
     """A kernel-1 convolution of ``x (B, C_in, T)`` as one matrix product (faster than the conv on CPU)."""
     w = conv.weight[:, :, 0]
@@ -187,13 +193,14 @@ def _conv1x1(conv: nn.Conv1d, x: torch.Tensor, bias: bool = True) -> torch.Tenso
 def norm_ffn_residual(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> torch.Tensor:
     """``x + ffn(instance_norm(h))`` with the norm folded into the first 1x1 convolution:
     ``W1 ((h - m) r) + b1 = (W1 r) h + (b1 - (W1 r) m)`` for per-channel mean ``m`` and ``r = 1/sqrt(var + 1e-5)``."""
+    first, second = cast(nn.Conv1d, ffn[0]), cast(nn.Conv1d, ffn[2])
     var, mean = torch.var_mean(h, -1, unbiased=False, keepdim=True)  # (B, C, 1)
     r = torch.rsqrt(var + 1e-5)
-    w1 = ffn[0].weight[:, :, 0] * r.transpose(1, 2)  # (B, C_out, C_in)
-    b1 = ffn[0].bias[None, :, None] - torch.matmul(w1, mean)  # (B, C_out, 1)
+    w1 = first.weight[:, :, 0] * r.transpose(1, 2)  # (B, C_out, C_in)
+    b1 = _bias(first)[None, :, None] - torch.matmul(w1, mean)  # (B, C_out, 1)
     h1 = torch.relu(torch.baddbmm(b1, w1, h))
-    out = torch.baddbmm(x, ffn[2].weight[:, :, 0].expand(x.shape[0], -1, -1), h1)
-    return out + ffn[2].bias[None, :, None]
+    out = torch.baddbmm(x, second.weight[:, :, 0].expand(x.shape[0], -1, -1), h1)
+    return out + _bias(second)[None, :, None]
 
 
 class EncoderLayer(nn.Module):
@@ -305,7 +312,7 @@ class DecoderLayer(nn.Module):
         c = self.dropout(cond)
         d = self.d_model
         w = torch.cat([self.att_linear_q.weight[:, d:, 0], self.att_linear_k.weight[:, d:, 0]], 0)
-        bias = torch.cat([self.att_linear_q.bias, self.att_linear_k.bias])
+        bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k)])
         qk = torch.baddbmm(bias[None, :, None].expand(c.shape[0], -1, c.shape[2]), w.expand(c.shape[0], -1, -1), c)
         return DecoderTerms(qk, _window_bias(c.shape[2], self.kernel_size, self.dilation, c.device))
 

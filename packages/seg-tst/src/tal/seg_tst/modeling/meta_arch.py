@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -81,16 +81,22 @@ class SegBackboneModel(nn.Module):
 
     def __init__(
         self,
-        adapter: SegmentationAdapter,
+        adapter: nn.Module,
         postprocess: tuple[PostprocessType, int] = ("none", 0),
         train_offset: Literal["random", "first"] = "random",
         eval_offsets: Literal["all", "first"] = "all",
     ) -> None:
         super().__init__()
-        self.adapter = check_adapter(adapter)
+        check_adapter(adapter)
+        self.adapter = adapter
         self.postprocess = postprocess
         self.train_offset = train_offset
         self.eval_offsets = eval_offsets
+
+    @property
+    def protocol(self) -> SegmentationAdapter:
+        """The adapter, typed as the protocol it satisfies."""
+        return cast(SegmentationAdapter, self.adapter)
 
     def forward(self, batch: Mapping[str, Any]) -> Any:
         sr = _sample_rate(batch)
@@ -98,12 +104,16 @@ class SegBackboneModel(nn.Module):
             return self.training_losses(batch, sr)
         return self.predict(batch, sr)
 
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """One group, weight decay on every parameter (the releases' ``Adam(weight_decay=...)``)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+
     def training_losses(self, batch: Mapping[str, Any], sr: int) -> dict[str, torch.Tensor]:
         b = batch["features"].shape[0]
         offsets = [int(torch.randint(0, sr, (1,))) if self.train_offset == "random" else 0 for _ in range(b)]
         x, mask, labels, full = subsample(batch, offsets, sr)
         boundary = self._boundaries(batch["labels"], full, offsets, sr, x.shape[-1])
-        return self.adapter.training_loss(x, mask, labels, boundary, batch.get("class_counts"))
+        return self.protocol.training_loss(x, mask, labels, boundary, batch.get("class_counts"))
 
     def _boundaries(
         self, labels: torch.Tensor, full: list[int], offsets: list[int], sr: int, t_len: int
@@ -170,7 +180,7 @@ class BackboneWithTST(nn.Module):
 
     def __init__(
         self,
-        adapter: SegmentationAdapter,
+        adapter: nn.Module,
         refiner: TSTRefiner,
         freeze_backbone: bool = True,
         *,
@@ -182,16 +192,18 @@ class BackboneWithTST(nn.Module):
         bg_weight: float = 0.1,
     ) -> None:
         super().__init__()
-        self.adapter = check_adapter(adapter)
+        check_adapter(adapter)
+        self.adapter = adapter
         self.refiner = refiner
-        if adapter.feat_dim != refiner.feat_dim:
+        feat_dim, num_classes = getattr(adapter, "feat_dim"), getattr(adapter, "num_classes")  # noqa: B009
+        if feat_dim != refiner.feat_dim:
             raise ConfigError(
                 f"refiner.feat_dim: the refiner expects {refiner.feat_dim} feature channels but the backbone "
-                f"gives {adapter.feat_dim}"
+                f"gives {feat_dim}"
             )
-        if adapter.num_classes != refiner.n_classes:
+        if num_classes != refiner.n_classes:
             raise ConfigError(
-                f"refiner.n_classes: the refiner has {refiner.n_classes} classes, the backbone {adapter.num_classes}"
+                f"refiner.n_classes: the refiner has {refiner.n_classes} classes, the backbone {num_classes}"
             )
         self.backbone_train_mode = backbone_train_mode
         self.infer_mode = infer_mode
@@ -204,6 +216,11 @@ class BackboneWithTST(nn.Module):
         if freeze_backbone:
             self.freeze_backbone()
         self.register_load_state_dict_post_hook(_mark_backbone_loaded)
+
+    @property
+    def protocol(self) -> SegmentationAdapter:
+        """The adapter, typed as the protocol it satisfies."""
+        return cast(SegmentationAdapter, self.adapter)
 
     # -- the release's API --------------------------------------------------------------------
     def freeze_backbone(self) -> None:
@@ -263,7 +280,7 @@ class BackboneWithTST(nn.Module):
             gt = segments_of(labels[b, :n])
             losses = tst_loss(out, gt, match_segments(out.segments, gt), self.refiner.n_classes, self.bg_weight)
             if not self._backbone_frozen:
-                bk_losses = self.adapter.training_loss(
+                bk_losses = self.protocol.training_loss(
                     x[b : b + 1, :, :n], mask[b : b + 1, :, :n], labels[b : b + 1, :n], None, batch.get("class_counts")
                 )
                 losses["backbone_loss"] = bk_losses["loss"]
