@@ -71,3 +71,11 @@ def test_query_with_no_visible_key_is_finite() -> None:
     key_mask = torch.tensor([[True, False, False]])
     out = mha(x, x, key_mask=key_mask, allowed=window_mask(3, 1))  # queries 1, 2 see nothing
     assert torch.isfinite(out).all()
+
+
+def test_rotary_table_cache_is_bounded() -> None:
+    rot = RotaryEmbedding(4)
+    for n in range(1, 30):
+        rot(torch.zeros(1, n, 4))
+    assert len(rot._tables) == RotaryEmbedding.MAX_TABLES
+    assert torch.equal(rot(torch.ones(1, 3, 4)), RotaryEmbedding(4)(torch.ones(1, 3, 4)))  # recomputed the same

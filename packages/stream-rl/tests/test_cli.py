@@ -86,14 +86,25 @@ def test_tal_stream_reports_latency_and_metrics(
     config, ckpt = trained
     out_json = tmp_path / "stream.json"
     args = ["stream", "--config", str(config), "--ckpt", str(ckpt), "--feat", str(layout / "features" / "video4.npy")]
-    args += ["--clip", "5", "--gt", str(layout / "groundTruth" / "video4.txt"), "--json", str(out_json)]
+    args += [
+        "--clip",
+        "5",
+        "--threads",
+        "1",
+        "--gt",
+        str(layout / "groundTruth" / "video4.txt"),
+        "--json",
+        str(out_json),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "clip latency median" in printed and "real-time factor" in printed and "Edit" in printed
+    assert "offline: whole video" in printed
     doc = json.loads(out_json.read_text())
     n = np.load(layout / "features" / "video4.npy").shape[1]
     assert len(doc["labels"]) == n and len(doc["clip_seconds"]) == -(-n // 16)
-    assert set(doc["metrics"]) == {"F1@10", "F1@25", "F1@50", "Edit", "Acc"}
+    keys = {"F1@10", "F1@25", "F1@50", "Edit", "Acc"}
+    assert set(doc["metrics"]) == keys | {f"{k} (offline: whole video as one clip)" for k in keys}
 
 
 def test_tal_stream_names_bad_input(trained: tuple[Path, Path], layout: Path, capsys) -> None:

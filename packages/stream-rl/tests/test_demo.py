@@ -15,5 +15,5 @@ def test_quick_demo(tmp_path: Path) -> None:
         assert 0.0 <= headline[f"{objective}_Edit"] <= 100.0
     assert headline["clip_ms_median"] > 0
     doc = json.loads((tmp_path / "stream_rl_results.json").read_text())
-    assert set(doc["scores"]) == {"supervised", "+ RL: release (4^Dice - 1 weighting)", "+ RL: REINFORCE, TD critic"}
+    assert set(doc["scores"]) == {"supervised", "+RL release", "+RL TD"}
     assert (tmp_path / "stream_rl_labels.png").stat().st_size > 0

@@ -153,3 +153,21 @@ def test_rgb_end_to_end_clip_and_stream() -> None:
 def test_clip_len_must_fit_the_backbone_stride() -> None:
     with pytest.raises(ValueError, match="divisible"):
         tiny_model(clip_len=7, backbone={"name": "stream-conv3d", "widths": [4, 4], "temporal_stride": 2})
+
+
+def test_offline_mode_runs_the_whole_video_as_one_clip() -> None:
+    model = tiny_model(eval_mode="offline").eval()
+    video = torch.randn(6, 37)
+    labels, probs = model.segment_whole(video)
+    assert labels.shape == (37,) and probs.shape == (37, 5)
+    # by hand: 19 sampled frames (0, 2, ..., 36), one clip of 19 x 2 = 38 frame slots, no state
+    clip = video[:, 0:37:2][None]
+    mask = (torch.arange(38) < 37)[None]
+    res = model.forward_clip(clip, mask, None)
+    assert torch.allclose(probs, torch.softmax(res.frame_scores[-1, 0], dim=0).T[:37], atol=1e-6)
+    b = batch([37])
+    b["features"][0] = video
+    assert torch.equal(model(b)[0], labels)  # eval_mode="offline" predicts this way
+    streamed = tiny_model().eval()
+    streamed.load_state_dict(model.state_dict())
+    assert not torch.equal(segment_offline(streamed, video).probs, probs)  # three clips differ from one

@@ -1,12 +1,13 @@
 """``tal stream``: stream one video's features through a trained SVTAS-RL model, as frames would arrive.
 
 ``tal stream --config C --ckpt K --feat VIDEO.npy [--clip N] [--gt GT.txt [--mapping mapping.txt]]
-[--feat-layout CT|TC] [--fps F] [--json OUT.json] [--split K] [--set path=value] [--device D]``
+[--feat-layout CT|TC] [--fps F] [--threads N] [--json OUT.json] [--split K] [--set path=value] [--device D]``
 
 The features are pushed ``N`` frames at a time (default: one clip's ``W`` frames) into a
 :class:`~tal.stream_rl.StreamingSegmenter`; the command prints the latency of every clip (median, p99,
 max), the frames per second and the real-time factor at ``--fps``, and with ``--gt`` F1@{10,25,50},
-Edit and Acc of the concatenated online labels (MS-TCN's evaluator). ``tal infer`` runs the same for
+Edit and Acc of the concatenated online labels (MS-TCN's evaluator), next to those of the same model
+run offline on the whole video as one clip. ``tal infer`` runs the same for
 ``svtas-rl`` configs (:data:`INFERENCER`).
 """
 
@@ -148,6 +149,11 @@ def _feature_tensor(args: argparse.Namespace, model: Any) -> torch.Tensor:
 
 def run_on_model(args: argparse.Namespace, model: Any, class_names: list[str] | None = None) -> int:
     """Stream ``args.feat`` through ``model`` and report (shared by ``tal stream`` and ``tal infer``)."""
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     video = _feature_tensor(args, model)
     run = stream_video(model, video, getattr(args, "clip", None))
     summary = run.latency_summary(getattr(args, "fps", 30.0), model.clip_spec.window)
@@ -156,6 +162,8 @@ def run_on_model(args: argparse.Namespace, model: Any, class_names: list[str] | 
     if args.gt is not None:
         gt, class_names = read_labels(Path(args.gt), class_names, getattr(args, "mapping", None))
         metrics = score(run.labels.numpy(), gt, class_names)
+        offline = score(model.segment_whole(video)[0].numpy(), gt, class_names)
+        metrics.update({f"{key} (offline: whole video as one clip)": value for key, value in offline.items()})
     report(run, summary, metrics, getattr(args, "json", None))
     figure = getattr(args, "figure", None)
     if figure is not None:
@@ -212,6 +220,14 @@ def _add_stream_options(parser: Any, prefix: str) -> None:
     )
     parser.add_argument(
         f"--{prefix}fps", dest="fps", type=float, default=30.0, help="frame rate of the real-time factor"
+    )
+    parser.add_argument(
+        f"--{prefix}threads",
+        dest="threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads (on a busy machine 1 can beat several for a single stream)",
     )
 
 

@@ -101,4 +101,9 @@ class SVTASRLConfig(ComponentConfig):
         description="'video': the state runs through a video's clips in training (detached between clips); "
         "'clip': cleared before every clip, as the release's training loop does after each optimizer step",
     )
+    eval_mode: Literal["stream", "offline"] = Field(
+        "stream",
+        description="evaluation predicts clip by clip as deployed ('stream') or the whole video as one clip "
+        "('offline')",
+    )
     init_checkpoint: str | None = Field(None, description="weights to start from (e.g. a supervised pre-training run)")

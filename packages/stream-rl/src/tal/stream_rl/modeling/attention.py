@@ -19,10 +19,11 @@ class RotaryEmbedding(nn.Module):
 
     Channels ``i`` and ``i + dim/2`` of position ``p`` are rotated by the angle ``p * base^(-2i / dim)``;
     channels past ``dim`` are left unchanged. After rotation, ``q_p · k_r`` depends on ``p - r`` only.
-    The cosine and sine tables are cached per length, device and dtype.
+    The cosine and sine tables are cached per length, device and dtype (the last :attr:`MAX_TABLES`).
     """
 
     inv_freq: torch.Tensor
+    MAX_TABLES = 8
 
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
@@ -38,6 +39,8 @@ class RotaryEmbedding(nn.Module):
         """``cos, sin`` of shape ``(n, dim / 2)``."""
         key = (n, device, dtype)
         if key not in self._tables:
+            if len(self._tables) >= self.MAX_TABLES:  # offline runs of many lengths: keep the newest only
+                self._tables.pop(next(iter(self._tables)))
             angles = torch.arange(n, device=device, dtype=torch.float32)[:, None] * self.inv_freq.to(device)[None, :]
             self._tables[key] = (angles.cos().to(dtype), angles.sin().to(dtype))
         return self._tables[key]

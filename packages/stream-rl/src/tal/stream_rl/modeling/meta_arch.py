@@ -70,6 +70,8 @@ class SVTASRL(nn.Module):
         backbone_lr_scale: learning-rate factor of the backbone's parameters (``param_groups``).
         train_memory: ``"video"`` carries the state through a video's clips in training, ``"clip"``
             clears it before every clip (the release's training loop).
+        eval_mode: what evaluation predicts: ``"stream"`` (clip by clip, as deployed) or
+            ``"offline"`` (:meth:`segment_whole`, the whole video as one clip).
     """
 
     def __init__(
@@ -82,8 +84,12 @@ class SVTASRL(nn.Module):
         loss: StreamLossConfig | None = None,
         backbone_lr_scale: float = 0.02,
         train_memory: str = "video",
+        eval_mode: str = "stream",
     ) -> None:
         super().__init__()
+        if eval_mode not in ("stream", "offline"):
+            raise ValueError(f"eval_mode must be 'stream' or 'offline', got {eval_mode!r}")
+        self.eval_mode = eval_mode
         head = head or BRTHeadConfig()
         self.loss_config = loss or StreamLossConfig()
         self.num_classes = num_classes
@@ -137,19 +143,20 @@ class SVTASRL(nn.Module):
 
         Args:
             clip: ``(B, C, clip_len, ...)`` sampled frames (zeros where padded).
-            frame_mask: ``(B, W)`` bool, the clip's frame slots that hold a frame.
+            frame_mask: ``(B, W)`` bool, the clip's frame slots that hold a frame (``W = clip_len × sample_rate``;
+                a longer clip than the model's, as :meth:`segment_whole` uses, is allowed).
             state: the head's state after the previous clip of the same videos, ``None`` at the start.
         """
-        spec = self.clip_spec
-        if frame_mask.shape[-1] != spec.window:
-            raise ValueError(f"frame_mask has {frame_mask.shape[-1]} slots, a clip has {spec.window}")
-        sampled_mask = frame_mask[:, :: spec.sample_rate]
+        sr = self.clip_spec.sample_rate
+        if frame_mask.shape[-1] != clip.shape[2] * sr:
+            raise ValueError(f"frame_mask has {frame_mask.shape[-1]} slots for {clip.shape[2]} sampled frames x {sr}")
+        sampled_mask = frame_mask[:, ::sr]
         tokens = self.backbone(clip, sampled_mask[:, None, :])
         token_mask = frame_mask[:, :: self.token_stride]
         if tokens.shape[-1] != token_mask.shape[-1]:
             raise ValueError(
-                f"the backbone returned {tokens.shape[-1]} tokens for {spec.clip_len} sampled frames; "
-                f"expected {token_mask.shape[-1]} (temporal stride {self.token_stride // spec.sample_rate})"
+                f"the backbone returned {tokens.shape[-1]} tokens for {clip.shape[2]} sampled frames; "
+                f"expected {token_mask.shape[-1]} (temporal stride {self.token_stride // sr})"
             )
         backbone_scores = None
         if self.backbone_classifier is not None:
@@ -188,9 +195,29 @@ class SVTASRL(nn.Module):
         probs_all = torch.cat(parts) if parts else torch.zeros(0, self.num_classes)
         return probs_all.argmax(dim=1), probs_all
 
+    @torch.no_grad()
+    def segment_whole(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The offline counterpart: the whole video as one clip (same sampling, all context at once).
+
+        ``video (C, T, ...)`` → ``labels (T,)``, ``probs (T, K)``. The clip is
+        ``ceil(T / sample_rate)`` sampled frames, rounded up to the backbone's temporal stride.
+        """
+        sr, stride = self.clip_spec.sample_rate, self.token_stride // self.clip_spec.sample_rate
+        n = video.shape[1]
+        if n == 0:
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(0, self.num_classes)
+        sampled = -(-n // sr)
+        whole = ClipSpec(-(-sampled // stride) * stride, sr)
+        clip = clip_input(video, whole, 0).to(self.device, self.dtype)[None]
+        mask = clip_frame_mask(whole, 0, n).to(self.device)[None]
+        res = self.forward_clip(clip, mask, None)
+        probs = F.softmax(res.frame_scores[-1, 0].float(), dim=0).transpose(0, 1)[:n].contiguous()
+        return probs.argmax(dim=1), probs
+
     # -- tal.core Model protocol ----------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Any:
-        """Losses in training mode, one ``(T_i,)`` int64 label tensor per video in eval mode."""
+        """Losses in training mode, one ``(T_i,)`` int64 label tensor per video in eval mode
+        (streamed clip by clip; the whole video at once with ``eval_mode="offline"``)."""
         features = batch["features"]
         mask = batch["mask"]
         lengths = mask.reshape(mask.shape[0], -1).sum(dim=-1).cpu()
@@ -202,7 +229,8 @@ class SVTASRL(nn.Module):
                     f"{self.clip_spec.window} (stream-clips clip_len x sample_rate must equal the model's)"
                 )
             return self._losses(features, lengths, batch["labels"], batch.get("clips_per_video"))
-        return [self.segment(features[i, :, : int(lengths[i])])[0].cpu() for i in range(features.shape[0])]
+        run = self.segment if self.eval_mode == "stream" else self.segment_whole
+        return [run(features[i, :, : int(lengths[i])])[0].cpu() for i in range(features.shape[0])]
 
     def _losses(
         self,
@@ -351,6 +379,7 @@ def build_svtas_rl(config: Any, registry: Any = None) -> SVTASRL:
         loss=config.loss,
         backbone_lr_scale=config.backbone_lr_scale,
         train_memory=config.train_memory,
+        eval_mode=config.eval_mode,
     )
     if config.init_checkpoint:
         from tal.core.engine.checkpoint import load_model_weights
