@@ -58,7 +58,7 @@ def fallback_labels(root: Path) -> Path:
 
 def _settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"stride": 16, "backbone_epochs": 6, "tst_epochs": 3, "f_maps": 24, "layers": 6}
+        return {"stride": 32, "backbone_epochs": 4, "tst_epochs": 2, "f_maps": 16, "layers": 5}
     return {"stride": 8, "backbone_epochs": 20, "tst_epochs": 15, "f_maps": 32, "layers": 8}
 
 

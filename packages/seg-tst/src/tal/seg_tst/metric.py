@@ -66,7 +66,12 @@ class SegCompareMetric:
             self._metric(key).update(p, t, v)
 
     def compute(self) -> dict[str, Any]:
-        return {key: m.compute() for key, m in self.metrics.items()}
+        """``{name: {"F1@10", "F1@25", "F1@50", "Edit", "Acc"}}`` in percent (counts left out)."""
+        out: dict[str, Any] = {}
+        for key, m in self.metrics.items():
+            scores = m.compute()
+            out[key] = {k: v for k, v in scores.items() if k.startswith("F1@") or k in ("Edit", "Acc")}
+        return out
 
     def merge(self, other: SegCompareMetric) -> None:
         for key, m in other.metrics.items():
