@@ -191,7 +191,7 @@ def test_state_of_a_different_model_is_rejected() -> None:
 
 def test_bad_input_is_named() -> None:
     stream = StreamingSegmenter(MODEL)
-    with pytest.raises(ValueError, match="6 feature channels"):
+    with pytest.raises(ValueError, match="6 channels per frame"):
         stream.push(torch.randn(7, 10))
     with pytest.raises(ValueError, match="channels first"):
         stream.push(torch.randn(10))
@@ -237,3 +237,9 @@ def test_100k_frames_constant_memory_and_work_per_clip() -> None:
     assert len(calls) == -(-100_000 // 128)  # one model call per clip
     assert all(c == calls[-1] for c in calls[1:])  # the same work for every clip (shapes constant)
     assert max(sizes_at.values()) <= 4 * 32 * 4 + 4 * 8 * 4  # at most one clip of sampled frames + the state
+
+
+def test_rgb_frames_with_wrong_channels_are_named() -> None:
+    rgb = tiny_model(backbone={"name": "stream-conv3d", "widths": [4, 8]}, head={"num_f_maps": 8}).eval()
+    with pytest.raises(ValueError, match="3 channels per frame"):
+        StreamingSegmenter(rgb).push(torch.randn(4, 5, 8, 8))

@@ -110,10 +110,11 @@ class StreamingSegmenter:
             )
         per_frame = (frames.shape[0], *frames.shape[2:])
         if self._frame_shape is None:
-            expected = getattr(getattr(self.model, "backbone", None), "input_dim", None)
-            if expected is not None and frames.dim() == 2 and frames.shape[0] != expected:
+            backbone = getattr(self.model, "backbone", None)
+            expected = getattr(backbone, "input_dim", None) or getattr(backbone, "in_channels", None)
+            if expected is not None and frames.shape[0] != expected:
                 raise ValueError(
-                    f"push(): the model takes {expected} feature channels, got frames of shape {tuple(frames.shape)}"
+                    f"push(): the model takes {expected} channels per frame, got frames of shape {tuple(frames.shape)}"
                 )
         elif per_frame != self._frame_shape:
             raise ValueError(
