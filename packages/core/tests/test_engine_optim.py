@@ -144,3 +144,43 @@ def test_warmup_longer_than_run_is_a_config_error() -> None:
     opt = torch.optim.SGD([p], lr=1.0)
     with pytest.raises(ConfigError, match="warmup_epochs"):
         build_scheduler(opt, SchedulerConfig(warmup_epochs=5), epochs=3, iters_per_epoch=2, base_lr=1.0)
+
+
+def test_inclusive_warmup_reaches_the_base_lr_at_its_last_step() -> None:
+    """ActionFormer's release ramp: lr * t / (W - 1) from 0, so step W - 1 already runs at the base lr."""
+    lrs = _lrs(SchedulerConfig(name="constant", warmup_epochs=1, warmup_inclusive=True), epochs=2, iters=5, lr=2.0)
+    assert lrs[:6] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+    one = _lrs(SchedulerConfig(name="constant", warmup_epochs=1, warmup_inclusive=True), epochs=2, iters=1, lr=2.0)
+    assert one[:2] == pytest.approx([0.0, 2.0])  # a one-step warmup stays at 0 for that step
+
+
+def test_milestones_can_count_from_the_end_of_warmup() -> None:
+    """With 2 warmup epochs and milestone 3 the drop comes at epoch 5 (release), not at epoch 3."""
+    cfg = SchedulerConfig(name="multistep", warmup_epochs=2, milestones=[3], gamma=0.1, milestones_after_warmup=True)
+    lrs = _lrs(cfg, epochs=8, iters=5)
+    assert lrs[24] == pytest.approx(1.0) and lrs[25] == pytest.approx(0.1)
+    plain = _lrs(cfg.model_copy(update={"milestones_after_warmup": False}), epochs=8, iters=5)
+    assert plain[14] == pytest.approx(1.0) and plain[15] == pytest.approx(0.1)
+
+
+def test_lr_scale_groups_and_nesterov() -> None:
+    class TwoPart(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = nn.Linear(2, 2)
+            self.head = nn.Linear(2, 2)
+
+        def param_groups(self, weight_decay: float):
+            return [
+                {"params": list(self.backbone.parameters()), "lr_scale": 0.02},
+                {"params": list(self.head.parameters())},
+            ]
+
+    opt = build_optimizer(TwoPart(), OptimizerConfig(name="sgd", lr=0.5, nesterov=True))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.5])
+    assert all(g["nesterov"] for g in opt.param_groups)
+    sched = build_scheduler(opt, SchedulerConfig(name="cosine"), epochs=1, iters_per_epoch=4, base_lr=0.5)
+    opt.step()
+    sched.step()
+    ratio = opt.param_groups[0]["lr"] / opt.param_groups[1]["lr"]
+    assert ratio == pytest.approx(0.02)  # the schedule scales both groups alike

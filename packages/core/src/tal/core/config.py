@@ -66,6 +66,7 @@ class OptimizerConfig(StrictModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0)
+    nesterov: bool = Field(False, description="Nesterov momentum (SGD)")
     betas: tuple[float, float] = (0.9, 0.999)
 
 

@@ -81,16 +81,31 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
-    """AdamW, Adam or SGD (with ``config.momentum``) over :func:`param_groups`."""
+    """AdamW, Adam or SGD (with ``config.momentum`` and ``config.nesterov``) over :func:`param_groups`.
+
+    A group with an ``lr_scale`` entry (and no ``lr`` of its own) trains at ``config.lr * lr_scale``
+    (e.g. a fine-tuned backbone at a fiftieth of the head's rate); the schedule scales every group's
+    rate by the same factor.
+    """
     groups = param_groups(model, config.weight_decay)
     if not any(g["params"] for g in groups):
         raise ConfigError(f"{type(model).__name__} has no trainable parameters")
+    for i, g in enumerate(groups):
+        scale = g.get("lr_scale")
+        if scale is not None and "lr" not in g:
+            if not (isinstance(scale, (int, float)) and scale > 0):
+                raise ConfigError(
+                    f"{type(model).__name__}.param_groups(): group {i} lr_scale must be > 0, got {scale!r}"
+                )
+            g["lr"] = config.lr * float(scale)
     if config.name == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     if config.name == "adam":
         return torch.optim.Adam(groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     if config.name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=config.nesterov
+        )
     raise ConfigError(f"train.optimizer.name: unknown optimizer {config.name!r}; allowed: adamw, adam, sgd")
 
 
