@@ -7,6 +7,7 @@ refiner's time when a backbone over-segments).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,9 +57,20 @@ def segments_of(labels: torch.Tensor) -> Segmentation:
 
 
 def segment_mean(features: torch.Tensor, seg: Segmentation) -> torch.Tensor:
-    """Mean of ``features (T, C)`` over each segment's frames → ``(S, C)``."""
-    sums = features.new_zeros(seg.num_segments, features.shape[1]).index_add(0, seg.frame_segment, features)
-    return sums / seg.lengths.to(features.dtype).unsqueeze(1)
+    """Mean of ``features (T, C)`` over each segment's frames → ``(S, C)`` (without autograd: one
+    sparse-dense product with the ``(S, T)`` averaging matrix)."""
+    lengths = seg.lengths.to(features.dtype)
+    if torch.is_grad_enabled() and features.requires_grad:
+        sums = features.new_zeros(seg.num_segments, features.shape[1]).index_add(0, seg.frame_segment, features)
+        return sums / lengths.unsqueeze(1)
+    crow = torch.cat([seg.starts, seg.ends[-1:]])
+    cols = torch.arange(seg.num_frames, device=features.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        avg = torch.sparse_csr_tensor(
+            crow, cols, (1 / lengths)[seg.frame_segment], size=(seg.num_segments, seg.num_frames)
+        )
+    return avg @ features
 
 
 def neighbourhood_pairs(seg: Segmentation) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,16 +103,31 @@ def sparse_segment_attention(
 
     ``q (S, D)``, ``k (T, D)``, ``v (T, D_v)``; segment ``s`` attends to the frames ``pair_frame[p]`` with
     ``pair_segment[p] == s`` (logits ``q·k / sqrt(D)``) → ``(S, D_v)``. Equal to a dense ``(S, T)``
-    softmax with ``-inf`` outside the pairs, in ``O(P · D)`` time and memory.
+    softmax with ``-inf`` outside the pairs, in ``O(P · D)`` time and memory. Without autograd the
+    pairs form a CSR matrix (pairs are grouped by segment, frames increasing): sampled matrix product
+    for the logits, sparse-dense product for the output; with autograd, gathers and ``index_add``.
     """
-    logits = (q[pair_segment] * k[pair_frame]).sum(-1) / float(np.sqrt(q.shape[-1]))
-    peak = torch.full((num_segments,), float("-inf"), dtype=logits.dtype, device=logits.device)
-    peak = peak.scatter_reduce(0, pair_segment, logits.detach(), reduce="amax")
-    e = torch.exp(logits - peak[pair_segment])
-    denom = e.new_zeros(num_segments).index_add(0, pair_segment, e)
-    w = e / denom[pair_segment]
-    out = v.new_zeros(num_segments, v.shape[1])
-    return out.index_add(0, pair_segment, w.unsqueeze(1).to(v.dtype) * v[pair_frame])
+    scale = 1.0 / float(np.sqrt(q.shape[-1]))
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        logits = (q[pair_segment] * k[pair_frame]).sum(-1) * scale
+        peak = torch.full((num_segments,), float("-inf"), dtype=logits.dtype, device=logits.device)
+        peak = peak.scatter_reduce(0, pair_segment, logits.detach(), reduce="amax")
+        e = torch.exp(logits - peak[pair_segment])
+        denom = e.new_zeros(num_segments).index_add(0, pair_segment, e)
+        w = e / denom[pair_segment]
+        out = v.new_zeros(num_segments, v.shape[1])
+        return out.index_add(0, pair_segment, w.unsqueeze(1).to(v.dtype) * v[pair_frame])
+    counts = torch.bincount(pair_segment, minlength=num_segments)
+    crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+    size = (num_segments, k.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        pattern = torch.sparse_csr_tensor(crow, pair_frame, q.new_zeros(pair_frame.numel()), size=size)
+        logits = torch.sparse.sampled_addmm(pattern, q, k.T).values() * scale
+        peak = torch.segment_reduce(logits, "max", lengths=counts)
+        e = torch.exp(logits - peak.repeat_interleave(counts))
+        w = e / torch.segment_reduce(e, "sum", lengths=counts).repeat_interleave(counts)
+        return torch.sparse_csr_tensor(crow, pair_frame, w.to(v.dtype), size=size) @ v
 
 
 def paint(seg: Segmentation, segment_values: torch.Tensor) -> torch.Tensor:
@@ -112,11 +139,10 @@ def sinusoid_table(n_position: int, dim: int, device: torch.device | str | None 
     """TST's positional encoding ``(n_position, dim)`` float32: angle ``pos / 10000^(2 (j // 2) / dim)``,
     ``sin`` at even ``j``, ``cos`` at odd ``j`` (computed in float64, as the release's NumPy table)."""
     pos = torch.arange(n_position, dtype=torch.float64, device=device).unsqueeze(1)
-    j = torch.arange(dim, device=device)
-    rates = torch.pow(torch.tensor(10000.0, dtype=torch.float64, device=device), 2 * (j // 2).double() / dim)
-    angles = pos / rates
-    table = torch.where(j % 2 == 0, torch.sin(angles), torch.cos(angles))
-    return table.float()
+    pairs = torch.arange((dim + 1) // 2, dtype=torch.float64, device=device)
+    angles = pos / torch.pow(torch.tensor(10000.0, dtype=torch.float64, device=device), 2 * pairs / dim)
+    table = torch.stack([torch.sin(angles), torch.cos(angles)], dim=2).reshape(n_position, -1)
+    return table[:, :dim].float()
 
 
 def near_boundaries(seg: Segmentation, margin: int) -> torch.Tensor:
