@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "seg-tst" / "tests"))
 
-from oracles.release_tst import hardmax_loop, refiner_forward_loop  # noqa: E402
+from oracles.release_tst import hardmax_loop, refiner_forward_loop
 
-from tal.seg_tst import TSTRefiner  # noqa: E402
+from tal.seg_tst import TSTRefiner
 
 
 def predictions(t_len: int, n_classes: int, run: int, gen: torch.Generator) -> torch.Tensor:
@@ -58,11 +58,11 @@ def main() -> None:
         preds = predictions(args.frames, 48, run, gen)
         with torch.no_grad():
 
-            def fast():
+            def fast(preds: torch.Tensor = preds) -> tuple:
                 out = refiner(feats, preds)
                 return out, out.hardmax_labels()
 
-            def loop():
+            def loop(preds: torch.Tensor = preds) -> tuple:
                 cls, _ = refiner_forward_loop(refiner, feats, preds)
                 return cls, hardmax_loop(cls, preds[0].argmax(0).tolist())
 
