@@ -217,3 +217,34 @@ def test_release_checkpoint_through_load_model_weights(registry, tmp_path: Path)
     model.train()
     with pytest.raises(RuntimeError, match="512-d text features"):
         model({"inputs": x, "labels": torch.tensor([0])})
+
+
+def test_tal_train_and_eval_commands(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from tal.core.cli.main import main
+
+    data = {"name": "synthetic-skeleton", "num_per_class": 1, "num_frames": 8}
+    config = {
+        "model": {"name": "lst", "num_class": 60, "dataset": "ntu", "base_channel": 8},
+        "data": {"train": data, "val": {**data, "seed": 1}},
+        "metric": {"name": "recognition", "top_k": [1, 5], "num_classes": 60},
+        "train": {
+            "epochs": 1,
+            "batch_size": 3,
+            "eval_batch_size": 6,
+            "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
+            "scheduler": {"name": "multistep", "milestones": [1]},
+            "device": "cpu",
+            "progress": False,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path)]) == 0
+    assert (tmp_path / "run" / "last.pt").is_file()
+    assert main(["eval", str(path), "--ckpt", str(tmp_path / "run" / "last.pt"), "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out[out.index("{") :])
+    assert metrics["num_samples"] == 6 and 0.0 <= metrics["top1"] <= 100.0
