@@ -43,6 +43,7 @@ def test_presets_carry_the_published_settings(registry) -> None:
         5e-4,
     )
     assert (t.scheduler.warmup_epochs, t.scheduler.milestones, t.scheduler.gamma) == (5, [90, 100], 0.1)
+    assert t.optimizer.nesterov and t.optimizer.momentum == 0.9 and not t.scheduler.milestones_after_warmup
     ucla = load_experiment("skeleton-lst/ucla-joint", registry)
     assert (ucla.train.optimizer.lr, ucla.train.optimizer.weight_decay, ucla.train.batch_size) == (0.2, 4e-4, 64)
     assert ucla.data.train.repeat == 5 and ucla.model.dataset == "ucla"
