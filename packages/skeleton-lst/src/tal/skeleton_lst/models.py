@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from tal.core.errors import ConfigError
 from tal.skeleton_lst.config import (
@@ -125,7 +124,3 @@ def build_lst(config: LSTConfig, attach_text: bool = True) -> LSTModel:
                 bank.identity,
             )
     return model
-
-
-def describe(model: Any) -> str:
-    return f"{type(model).__name__}({sum(p.numel() for p in model.parameters()):,} parameters)"

@@ -180,7 +180,8 @@ class LSTModel(CTRGCN):
         return {"loss": losses["loss"], "ce": losses["ce"].detach(), "contrastive": losses["contrastive"].detach()}
 
     # -- checkpoints ------------------------------------------------------------------------------
-    def text_branch_keys(self, prefix: str = "") -> list[str]:
+    def text_branch_keys(self) -> list[str]:
+        """State-dict keys of the text projections (``linear_head.*``, ``part_list.*``)."""
         return [k for k in self.state_dict() if k.startswith(("linear_head.", "part_list."))]
 
     def adapt_checkpoint_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
