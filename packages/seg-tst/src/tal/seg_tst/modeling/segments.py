@@ -67,10 +67,10 @@ def segment_mean(features: torch.Tensor, seg: Segmentation) -> torch.Tensor:
     cols = torch.arange(seg.num_frames, device=features.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        avg = torch.sparse_csr_tensor(
-            crow, cols, (1 / lengths)[seg.frame_segment], size=(seg.num_segments, seg.num_frames)
-        )
-    return avg @ features
+        size = (seg.num_segments, seg.num_frames)
+        avg = torch.sparse_csr_tensor(crow, cols, (1 / lengths.float())[seg.frame_segment], size=size)
+        with torch.autocast(features.device.type, enabled=False):  # CSR products are float32/64 only
+            return (avg @ features.float()).to(features.dtype)
 
 
 def neighbourhood_pairs(seg: Segmentation) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,14 +120,15 @@ def sparse_segment_attention(
     counts = torch.bincount(pair_segment, minlength=num_segments)
     crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
     size = (num_segments, k.shape[0])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.autocast(q.device.type, enabled=False):
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        pattern = torch.sparse_csr_tensor(crow, pair_frame, q.new_zeros(pair_frame.numel()), size=size)
-        logits = torch.sparse.sampled_addmm(pattern, q, k.T).values() * scale
+        qf, kf = q.float(), k.float()  # CSR products are float32/64 only (bf16 under autocast is upcast)
+        pattern = torch.sparse_csr_tensor(crow, pair_frame, qf.new_zeros(pair_frame.numel()), size=size)
+        logits = torch.sparse.sampled_addmm(pattern, qf, kf.T).values() * scale
         peak = torch.segment_reduce(logits, "max", lengths=counts)
         e = torch.exp(logits - peak.repeat_interleave(counts))
         w = e / torch.segment_reduce(e, "sum", lengths=counts).repeat_interleave(counts)
-        return torch.sparse_csr_tensor(crow, pair_frame, w.to(v.dtype), size=size) @ v
+        return (torch.sparse_csr_tensor(crow, pair_frame, w, size=size) @ v.float()).to(v.dtype)
 
 
 def paint(seg: Segmentation, segment_values: torch.Tensor) -> torch.Tensor:
