@@ -149,3 +149,14 @@ def test_many_missing_and_unexpected_keys_are_counted_not_listed(tmp_path) -> No
     message = str(info.value)
     assert "78 checkpoint keys are not in the model (blocks.1.weight, blocks.1.bias" in message
     assert "and 73 more" in message and len(message) < 600
+
+
+def test_a_model_may_adapt_a_checkpoint_before_it_is_checked(tmp_path) -> None:
+    class Adapting(nn.Linear):
+        def adapt_checkpoint_state(self, state):
+            return {k: v for k, v in state.items() if k != "extra"}
+
+    save_checkpoint({"model": {**nn.Linear(2, 1).state_dict(), "extra": torch.zeros(3)}}, tmp_path / "c.pt")
+    assert load_model_weights(Adapting(2, 1), tmp_path / "c.pt") == "model"
+    with pytest.raises(DataFormatError, match="1 checkpoint keys are not in the model"):
+        load_model_weights(nn.Linear(2, 1), tmp_path / "c.pt")

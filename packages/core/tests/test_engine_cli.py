@@ -7,11 +7,13 @@ import csv
 import json
 import logging
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
 from test_engine_support import make_registry
 
+from tal.core import ComponentConfig
 from tal.core.cli import train_cmd
 from tal.core.config import load_experiment
 from tal.core.engine import load_checkpoint
@@ -282,3 +284,83 @@ def test_train_and_eval_per_split_with_the_mean(tmp_path, capsys, monkeypatch) -
     bad = parse(train_cmd.EVAL, ["toy/splits", "--split", "7", "--ckpt", "runs/split{split}/last.pt"])
     assert train_cmd.run_eval(bad, reg) == 2
     assert "has splits [1, 2]" in capsys.readouterr().err
+
+
+# -- saving per-video scores ------------------------------------------------------------------------
+class ClipsConfig(ComponentConfig):
+    name: Literal["clips"] = "clips"
+
+
+class ScaleConfig(ComponentConfig):
+    name: Literal["scale"] = "scale"
+
+
+def _recognition_registry() -> Registry:
+    import torch
+    from torch import nn
+
+    from tal.core.metrics import register as register_metrics
+
+    class Clips:
+        """Four 'videos' whose label is the argmax of their 3-d feature."""
+
+        feats = torch.tensor([[3.0, 0, 0], [0, 2.0, 0], [0, 0, 1.0], [0, 5.0, 0]])
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int):
+            return f"c{i}", self.feats[i], int(self.feats[i].argmax())
+
+        def collate(self, items):
+            return {
+                "video_ids": [x[0] for x in items],
+                "features": torch.stack([x[1] for x in items]),
+                "targets": [x[2] for x in items],
+            }
+
+    class Scale(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, batch):
+            logits = batch["features"] * self.w
+            return list(logits) if not self.training else {"loss": logits.sum()}
+
+    reg = Registry()
+    register_metrics(reg)
+    reg.add_dataset("clips", lambda c: Clips(), config=ClipsConfig)
+    reg.add_model("scale", lambda c: Scale(), config=ScaleConfig)
+    return reg
+
+
+def test_eval_saves_per_video_scores(tmp_path, registry, capsys) -> None:
+    import numpy as np
+    import torch
+
+    from tal.core.engine import save_checkpoint
+
+    reg = _recognition_registry()
+    cfg = {"model": {"name": "scale"}, "data": {"val": {"name": "clips"}}, "metric": {"name": "recognition"},
+           "train": {"device": "cpu", "progress": False, "eval_batch_size": 3}}  # fmt: skip
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    save_checkpoint({"model": {"w": torch.tensor([2.0])}}, tmp_path / "m.pt")
+    args = parse(
+        train_cmd.EVAL, [str(path), "--ckpt", str(tmp_path / "m.pt"), "--save-scores", str(tmp_path / "s.npz")]
+    )
+    assert train_cmd.run_eval(args, reg) == 0
+    saved = np.load(tmp_path / "s.npz")
+    assert saved["names"].tolist() == ["c0", "c1", "c2", "c3"]
+    np.testing.assert_allclose(saved["scores"], 2.0 * np.array([[3, 0, 0], [0, 2, 0], [0, 0, 1], [0, 5, 0]]))
+    assert saved["labels"].tolist() == [0, 1, 2, 1]
+    # a model predicting frame labels has no score vector per video: one clear error
+    args = parse(train_cmd.EVAL, [str(path := tmp_path / "seg.yaml"), "--ckpt", str(tmp_path / "last.pt")])
+    path.write_text(yaml.safe_dump(CONFIG))
+    out = tmp_path / "run"
+    assert train_cmd.run_train(parse(train_cmd.TRAIN, [str(path), "--output-dir", str(out), "--set", "train.epochs=1"]),
+                               registry) == 0  # fmt: skip
+    bad = parse(train_cmd.EVAL, [str(path), "--ckpt", str(out / "last.pt"), "--save-scores", str(tmp_path / "x.npz")])
+    assert train_cmd.run_eval(bad, registry) == 2
+    assert "only models that predict one score vector per video" in capsys.readouterr().err

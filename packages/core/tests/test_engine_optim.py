@@ -184,3 +184,13 @@ def test_lr_scale_groups_and_nesterov() -> None:
     sched.step()
     ratio = opt.param_groups[0]["lr"] / opt.param_groups[1]["lr"]
     assert ratio == pytest.approx(0.02)  # the schedule scales both groups alike
+
+
+def test_per_epoch_warmup_as_ctrgcn() -> None:
+    """CTR-GCN / LST: lr * (e + 1) / 5 during the first 5 epochs, constant within an epoch."""
+    cfg = SchedulerConfig(name="multistep", warmup_epochs=5, warmup_per_epoch=True, milestones=[7], gamma=0.1)
+    lrs = _lrs(cfg, epochs=9, iters=4, lr=0.1)
+    assert lrs[0:4] == pytest.approx([0.02] * 4)
+    assert lrs[4:8] == pytest.approx([0.04] * 4)
+    assert lrs[16:20] == pytest.approx([0.1] * 4)
+    assert lrs[20] == pytest.approx(0.1) and lrs[27] == pytest.approx(0.1) and lrs[28] == pytest.approx(0.01)

@@ -83,6 +83,9 @@ class SchedulerConfig(StrictModel):
         description="the warmup ramp reaches the base lr at its last step (lr*t/(W-1)) instead of after it (lr*t/W)",
     )
     milestones_after_warmup: bool = Field(False, description="multistep milestones count from the end of warmup")
+    warmup_per_epoch: bool = Field(
+        False, description="the warmup rises once per epoch, lr*(e+1)/warmup_epochs (CTR-GCN), not every step"
+    )
 
 
 class EmaConfig(StrictModel):

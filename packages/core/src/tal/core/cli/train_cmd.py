@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
 from tal.core.cli.base import Command
 from tal.core.config import EmaConfig, TrainConfig, load_experiment
 from tal.core.engine.checkpoint import BEST, LAST, load_model_weights, to_plain
-from tal.core.engine.distributed import init_distributed, shutdown_distributed
+from tal.core.engine.distributed import all_gather_objects, init_distributed, shutdown_distributed
 from tal.core.engine.run_logs import flatten_metrics
 from tal.core.engine.seed import seed_everything
 from tal.core.engine.trainer import METRICS_CSV, TENSORBOARD_DIR, Trainer
@@ -83,6 +84,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--subset", choices=("val", "test"), default="val", help="which data section to score (default val)"
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument(
+        "--save-scores",
+        default=None,
+        metavar="OUT.npz",
+        help="also write every video's predicted scores: names, scores, labels (recognition models; may "
+        "contain {split})",
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -307,7 +315,17 @@ def _eval_one(args: argparse.Namespace, registry: Registry, split: int | None, c
         dataset = registry.build("datasets", split_cfg)
         metric = registry.build("metrics", cfg.metric)
         trainer = Trainer(model, None, None, metric, train_cfg, dist=ctx)
-        metrics = trainer.evaluate(dataset)
+        collected: list[tuple[str, Any, Any]] = []
+
+        def keep(predictions: Any, targets: Any, video_ids: Any) -> None:
+            collected.extend(zip(video_ids, predictions, targets, strict=True))
+
+        metrics = trainer.evaluate(dataset, on_batch=keep if args.save_scores else None)
+        if args.save_scores:
+            rows = [row for part in all_gather_objects(collected, ctx) for row in part]
+            if ctx.is_main:
+                out = str(args.save_scores).replace("{split}", str(split))
+                logger.info("wrote %s", save_scores(Path(out), rows))
         if ctx.is_main:
             where = f" split {split}" if split is not None else ""
             logger.info("evaluated %s (%s weights) on data.%s%s", ckpt, source, args.subset, where)
@@ -315,6 +333,31 @@ def _eval_one(args: argparse.Namespace, registry: Registry, split: int | None, c
         return None
     finally:
         shutdown_distributed(ctx)
+
+
+def save_scores(path: Path, rows: list[tuple[str, Any, Any]]) -> Path:
+    """Write ``(video id, predicted scores, label)`` rows as ``.npz`` with ``names`` (N,), ``scores`` (N, K)
+    and ``labels`` (N,): the layout score-ensembling tools read (e.g. ``tal lst ensemble``)."""
+    from tal.core.formats import atomic_open
+
+    if not rows:
+        raise ConfigError(f"--save-scores {path}: the data split has no videos")
+    scores = []
+    for vid, pred, target in rows:
+        scalar_target = not isinstance(target, torch.Tensor) or target.numel() == 1
+        if not isinstance(pred, torch.Tensor) or pred.dim() != 1 or not scalar_target:
+            kind = (
+                type(pred).__name__ if not isinstance(pred, torch.Tensor) else f"a tensor of shape {tuple(pred.shape)}"
+            )
+            raise ConfigError(
+                f"--save-scores {path}: the model's prediction for {vid!r} is {kind}; only models that predict one "
+                "score vector per video (recognition) can save scores"
+            )
+        scores.append(pred.float().numpy())
+    labels = [int(t) if not isinstance(t, torch.Tensor) else int(t.item()) for _, _, t in rows]
+    with atomic_open(path, "wb") as f:
+        np.savez(f, names=np.array([r[0] for r in rows]), scores=np.stack(scores), labels=np.array(labels))
+    return path
 
 
 def print_split_table(results: list[tuple[int | None, dict[str, Any]]], subset: str, as_json: bool = False) -> None:

@@ -263,7 +263,9 @@ def load_model_weights(
 
     The layout is found among ``registry``'s checkpoint formats (core's own layouts only when
     ``registry`` is ``None``) and loaded with its ``strict``; a non-strict layout logs the keys it
-    left out. ``config`` (the model's config) lets the error name the config field a shape mismatch
+    left out. A model with an ``adapt_checkpoint_state(state) -> dict`` method sees the state dict
+    first (e.g. LST keeps its own text projections when a checkpoint's text encoder differs: they
+    are unused at inference). ``config`` (the model's config) lets the error name the config field a shape mismatch
     points to. Returns where the weights came from (``"ema"``, ``"model"``, ...).
 
     Raises :class:`DataFormatError` with one summarised message if the file holds no weights or
@@ -271,6 +273,9 @@ def load_model_weights(
     """
     ckpt = load_checkpoint(path)
     weights, layout = find_weights(ckpt, registry, prefer_ema, path)
+    adapt = getattr(model, "adapt_checkpoint_state", None)
+    if callable(adapt):
+        weights.state_dict = dict(adapt(weights.state_dict))
     problem = describe_mismatch(model, weights.state_dict, weights.strict, config)
     if problem is not None:
         raise DataFormatError(path, f"weights ({layout} layout) do not fit {type(model).__name__}: {problem}")

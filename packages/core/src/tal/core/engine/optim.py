@@ -113,7 +113,8 @@ class LrFactor:
     """Multiplier of the base learning rate at optimizer step ``t`` (0-based), for :class:`LambdaLR`.
 
     * warmup (``t < warmup_iters``): ``t / warmup_iters``, a linear ramp from 0 that reaches 1 at
-      ``warmup_iters``; with ``warmup_inclusive`` ``t / (warmup_iters - 1)``, which reaches 1 at the
+      ``warmup_iters``; with ``warmup_epoch_iters`` (per-epoch warmup) ``(e + 1) / warmup_epochs`` in
+      epoch ``e`` of the warmup; with ``warmup_inclusive`` ``t / (warmup_iters - 1)``, which reaches 1 at the
       last warmup step (0 throughout a one-step warmup);
     * ``cosine``: ``m + (1 - m) * (1 + cos(pi * p)) / 2`` with ``p = (t - warmup) / (total - warmup)``
       clipped to ``[0, 1]`` and ``m = eta_min / lr``;
@@ -134,6 +135,7 @@ class LrFactor:
         gamma: float = 0.1,
         warmup_inclusive: bool = False,
         milestones_after_warmup: bool = False,
+        warmup_epoch_iters: int = 0,
     ) -> None:
         self.kind = kind
         self.total_iters = int(total_iters)
@@ -143,8 +145,12 @@ class LrFactor:
         self.gamma = float(gamma)
         self.warmup_inclusive = bool(warmup_inclusive)
         self.milestones_after_warmup = bool(milestones_after_warmup)
+        self.warmup_epoch_iters = int(warmup_epoch_iters)
 
     def __call__(self, t: int) -> float:
+        if t < self.warmup_iters and self.warmup_epoch_iters > 0:
+            epochs = self.warmup_iters / self.warmup_epoch_iters
+            return (t // self.warmup_epoch_iters + 1) / epochs
         if t < self.warmup_iters:
             if self.warmup_inclusive:
                 return t / (self.warmup_iters - 1) if self.warmup_iters > 1 else 0.0
@@ -189,5 +195,6 @@ def build_scheduler(
         gamma=config.gamma,
         warmup_inclusive=config.warmup_inclusive,
         milestones_after_warmup=config.milestones_after_warmup,
+        warmup_epoch_iters=iters_per_epoch if config.warmup_per_epoch else 0,
     )
     return LambdaLR(optimizer, lr_lambda=factor)

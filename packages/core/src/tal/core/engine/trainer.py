@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -341,13 +341,16 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     @torch.no_grad()
-    def evaluate(self, dataset: Any = None, metric: Any = None) -> dict[str, Any]:
+    def evaluate(
+        self, dataset: Any = None, metric: Any = None, on_batch: Callable[[Any, Any, Any], None] | None = None
+    ) -> dict[str, Any]:
         """Predict every video of ``dataset`` (default ``val_set``) and score with ``metric`` (default
         ``self.metric``); under DDP each rank predicts a shard and the metric is combined across ranks.
         Every rank returns the same result.
 
         If the dataset has ``class_names`` and the metric a ``set_class_names(names)`` method, the
         metric is told the dataset's classes first (e.g. to resolve background classes by name).
+        ``on_batch(predictions, targets, video_ids)`` sees every batch after the metric (this rank's).
         """
         dataset = dataset if dataset is not None else self.val_set
         metric = metric if metric is not None else self.metric
@@ -372,6 +375,8 @@ class Trainer:
                         predictions = model(move_to(batch, self.device))
                     predictions = move_to(predictions, "cpu", upcast_half=True, dataclasses_too=True)
                     metric.update(predictions, batch["targets"], batch["video_ids"])
+                    if on_batch is not None:
+                        on_batch(predictions, batch["targets"], batch["video_ids"])
                     bar.update(1)
         finally:
             model.train(was_training)
