@@ -44,6 +44,7 @@ def test_presets_carry_the_published_settings(registry) -> None:
     )
     assert (t.scheduler.warmup_epochs, t.scheduler.milestones, t.scheduler.gamma) == (5, [90, 100], 0.1)
     assert t.optimizer.nesterov and t.optimizer.momentum == 0.9 and not t.scheduler.milestones_after_warmup
+    assert t.scheduler.warmup_per_epoch  # lr * (e + 1) / 5 per epoch, as the release's adjust_learning_rate
     ucla = load_experiment("skeleton-lst/ucla-joint", registry)
     assert (ucla.train.optimizer.lr, ucla.train.optimizer.weight_decay, ucla.train.batch_size) == (0.2, 4e-4, 64)
     assert ucla.data.train.repeat == 5 and ucla.model.dataset == "ucla"

@@ -4,7 +4,8 @@ Benchmarks: ``ntu60-xsub``, ``ntu60-xview``, ``ntu120-xsub``, ``ntu120-xset`` an
 ``joint``, ``bone``, ``joint_motion``, ``bone_motion``. As in the release, the bone streams use the
 bone model (``k = 1``: bones computed inside the model) on joint input, and the motion streams feed
 joint motion (``vel``) to the joint or bone model. Training (facts of the release's configs): SGD with
-Nesterov momentum 0.9, 110 epochs, 5 warmup epochs, learning rate times 0.1 at epochs 90 and 100
+Nesterov momentum 0.9, 110 epochs, 5 warmup epochs (lr·(e+1)/5, once per epoch), learning rate times 0.1 at
+epochs 90 and 100
 (counted from the start, as the release's ``adjust_learning_rate``); NTU: lr 0.1, weight decay 5e-4,
 batch 200; NW-UCLA: lr 0.2, weight decay 4e-4, batch 64. Data paths follow the release layout
 (``./data/ntu/NTU60_CS.npz``, ``./data/NW-UCLA/all_sqe``); override with ``--set data.train.data_path=...``.
@@ -41,7 +42,13 @@ def _train(lr: float, weight_decay: float, batch_size: int, output: str) -> dict
         "eval_batch_size": batch_size,
         "num_workers": 4,
         "optimizer": {"name": "sgd", "lr": lr, "momentum": 0.9, "nesterov": True, "weight_decay": weight_decay},
-        "scheduler": {"name": "multistep", "warmup_epochs": 5, "milestones": [90, 100], "gamma": 0.1},
+        "scheduler": {
+            "name": "multistep",
+            "warmup_epochs": 5,
+            "warmup_per_epoch": True,  # lr * (e + 1) / 5, set once per epoch as adjust_learning_rate does
+            "milestones": [90, 100],
+            "gamma": 0.1,
+        },
         "eval_every": 5,
         "best_metric": "top1",
         "output_dir": output,
