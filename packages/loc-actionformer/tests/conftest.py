@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 import torch
+from synth_data import TINY_MODEL
 
 from tal.core.config import read_yaml
 from tal.loc_actionformer import ActionFormer, ActionFormerConfig
 from tal.loc_actionformer.release.presets import release_config_path
 
 # The test models are tiny: a second intra-op thread only adds synchronisation, which on a busy
-# shared CPU turns into spinning (the quick demo took 8x the CPU time with 2 threads under load).
+# shared CPU turns into spinning.
 torch.set_num_threads(1)
 
 #: ``../shared`` beside the repository (reference listings and small real data), when present
@@ -22,22 +23,10 @@ BIG = 10000.0
 
 
 def tiny_config(**overrides: Any) -> ActionFormerConfig:
-    """3 pyramid levels (strides 1, 2, 4), 32 channels, window 5, 64 steps, 3 classes."""
-    base: dict[str, Any] = {
-        "input_dim": 16,
-        "num_classes": 3,
-        "max_seq_len": 64,
-        "backbone_arch": (2, 2, 2),
-        "regression_range": [(0, 4), (4, 8), (8, 10000)],
-        "n_head": 4,
-        "n_mha_win_size": 5,
-        "embd_dim": 32,
-        "fpn_dim": 32,
-        "head_dim": 32,
-        "max_buffer_len_factor": 2.0,
-    }
-    base.update(overrides)
-    return ActionFormerConfig(**base)
+    """3 pyramid levels (strides 1, 2, 4), 32 channels, window 5, 64 steps, 3 classes: the network of
+    :data:`synth_data.TINY_MODEL` with the default ``test_cfg``."""
+    base = {k: v for k, v in TINY_MODEL.items() if k not in ("name", "test_cfg")}
+    return ActionFormerConfig(**{**base, **overrides})
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from conftest import SHARED, tiny_config
 from tal.core.engine.checkpoint import load_model_weights
 from tal.core.errors import DataFormatError
 from tal.core.registry import get_registry
-from tal.loc_actionformer import ActionFormer, model_config_from_release, release_weights
+from tal.loc_actionformer import ActionFormer, is_release_checkpoint, model_config_from_release, release_weights
 from tal.loc_actionformer.release.presets import release_config_names, release_config_path
 
 REFERENCE = SHARED / "reference" / "actionformer"
@@ -97,6 +97,16 @@ def test_release_checkpoint_prefers_ema_and_loads_strict(tmp_path: Path) -> None
     torch.save(dict(ckpt, state_dict_ema=missing), path)
     with pytest.raises(DataFormatError, match="reg_head"):
         load_model_weights(target, path, registry)
+
+
+def test_the_release_layout_claims_actionformer_checkpoints_only() -> None:
+    ckpt = _fake_release_checkpoint(ActionFormer(tiny_config()))
+    assert is_release_checkpoint(ckpt)
+    assert is_release_checkpoint({"state_dict_ema": ckpt["state_dict_ema"]})  # e.g. model_best without the rest
+    assert is_release_checkpoint({"state_dict": {k.removeprefix("module."): v for k, v in ckpt["state_dict"].items()}})
+    # other methods' checkpoints that also keep their weights under state_dict, and tal's own layout
+    assert not is_release_checkpoint({"state_dict": {"backbone.conv.weight": torch.zeros(1)}, "meta": {}})
+    assert not is_release_checkpoint({"model": {"reg_head.offset_head.conv.weight": torch.zeros(1)}})
 
 
 def test_release_weights_variants() -> None:

@@ -14,11 +14,18 @@ from tal.core.engine.checkpoint import strip_module_prefix
 from tal.core.registry import ModelWeights
 
 ENTRIES = ("state_dict_ema", "state_dict")
+#: the weights of ActionFormer's regression head: what tells its checkpoints from other methods' that
+#: also keep their weights under ``state_dict``
+MARKER = "reg_head.offset_head."
 
 
 def is_release_checkpoint(ckpt: Mapping[str, Any]) -> bool:
-    """A loaded checkpoint with a ``state_dict`` or ``state_dict_ema`` mapping."""
-    return any(isinstance(ckpt.get(key), Mapping) for key in ENTRIES)
+    """A loaded checkpoint with a ``state_dict`` or ``state_dict_ema`` mapping holding ActionFormer's weights."""
+    for entry in ENTRIES:
+        weights = ckpt.get(entry)
+        if isinstance(weights, Mapping) and any(str(k).removeprefix("module.").startswith(MARKER) for k in weights):
+            return True
+    return False
 
 
 def release_weights(ckpt: Mapping[str, Any], prefer_ema: bool) -> ModelWeights:
