@@ -167,3 +167,18 @@ def test_two_formats_claiming_one_file_is_an_error_naming_both():
     assert reg.names("config_formats") == ["layout-a", "layout-b"]
     with pytest.raises(ConfigError, match=r"layout-a \(plugin a\), layout-b \(plugin b\)"):
         load_experiment({"n": 1}, reg)
+
+
+class OptionalFieldConfig(ComponentConfig):
+    name: Literal["optional-field"] = "optional-field"
+    threshold: float | None = None
+    labels: list[int] | None = None
+
+
+def test_a_config_without_component_references_is_not_rebuilt() -> None:
+    """Resolving keeps classes whose Optional fields reference no component, so a nested default and a
+    validated dict have the same class (a re-created class broke YAML round trips of such configs)."""
+    from tal.core.config import resolved_model
+    from tal.core.registry import Registry
+
+    assert resolved_model(OptionalFieldConfig, Registry()) is OptionalFieldConfig

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import reprlib
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,8 +170,11 @@ def _resolve(annotation: Any, registry: Registry, cache: dict[type, type], depth
     if ref is not None:
         return _union_for(ref.kind, registry, cache, depth)
     origin = typing.get_origin(annotation)
-    if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
-        args = tuple(_resolve(a, registry, cache, depth) for a in typing.get_args(annotation))
+    if origin in (Union, types.UnionType):
+        old = typing.get_args(annotation)
+        args = tuple(_resolve(a, registry, cache, depth) for a in old)
+        if all(a is b for a, b in zip(args, old, strict=True)):
+            return annotation  # nothing to materialize: keep the class as it is
         return Union[args]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _materialize(annotation, registry, cache, depth + 1)
@@ -435,6 +439,20 @@ def check_agreement(cfg: Any, label: str = "<config>") -> None:
                 f"invalid config {label}:\n  data.{section}.input_dim is {data_dim} but model.input_dim is "
                 f"{model_dim}: the model would get {data_dim}-channel features; make them equal"
             )
+
+
+#: the validated experiment config a run folder holds beside its checkpoints
+RUN_CONFIG = "config.yaml"
+
+
+def write_run_config(out_dir: str | Path, cfg: BaseModel) -> Path:
+    """Write the validated experiment config as ``out_dir/config.yaml``, atomically: what ``tal eval``
+    and ``tal infer`` read beside a run's checkpoints."""
+    from tal.core.formats.atomic import atomic_write_text
+
+    path = Path(out_dir) / RUN_CONFIG
+    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return path
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import torch
 
-from tal.core.cli.train_cmd import write_resolved_config
-from tal.core.config import load_experiment
+from tal.core.config import load_experiment, write_run_config
 from tal.core.engine.trainer import Trainer
 from tal.core.formats import write_results
 from tal.core.registry import Registry
@@ -100,7 +99,7 @@ def run_demo(out_dir: Path, quick: bool = False, *, registry: Registry) -> dict[
         f"{epochs} epochs on the CPU"
     )
     trainer = Trainer(model, train_set, val_set, metric, cfg.train, progress=False)
-    write_resolved_config(Path(cfg.train.output_dir), cfg)  # what tal infer / tal eval read beside the checkpoints
+    write_run_config(Path(cfg.train.output_dir), cfg)  # what tal infer / tal eval read beside the checkpoints
     metrics = trainer.fit()
     train_s = time.perf_counter() - t0
 

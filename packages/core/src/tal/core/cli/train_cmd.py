@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from tal.core.cli.base import Command
-from tal.core.config import EmaConfig, TrainConfig, load_experiment
+from tal.core.config import EmaConfig, TrainConfig, load_experiment, write_run_config
 from tal.core.engine.checkpoint import BEST, LAST, load_model_weights, to_plain
 from tal.core.engine.distributed import all_gather_objects, init_distributed, shutdown_distributed
 from tal.core.engine.run_logs import flatten_metrics
@@ -33,7 +32,6 @@ from tal.core.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-RESOLVED_CONFIG = "config.yaml"
 #: files of a run folder that a new run would overwrite
 RUN_FILES = (LAST, BEST, METRICS_CSV)
 
@@ -181,7 +179,7 @@ def _train(args: argparse.Namespace, registry: Registry) -> int:
                     else "",
                 )
         if ctx.is_main:
-            write_resolved_config(out, cfg)
+            write_run_config(out, cfg)
         metrics = trainer.fit()
         if ctx.is_main:
             print_metrics(metrics, f"final metrics (epoch {trainer.epoch})")
@@ -192,15 +190,6 @@ def _train(args: argparse.Namespace, registry: Registry) -> int:
     finally:
         shutdown_distributed(ctx)
     return 0
-
-
-def write_resolved_config(out: Path, cfg: Any) -> Path:
-    """Write the validated experiment config as ``out/config.yaml`` (what ``tal eval``/``tal infer`` read)."""
-    from tal.core.formats import atomic_write_text
-
-    path = out / RESOLVED_CONFIG
-    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return path
 
 
 def _holds_run(folder: Path) -> bool:
