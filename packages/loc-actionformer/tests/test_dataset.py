@@ -111,6 +111,22 @@ def test_activitynet_class_agnostic_and_resized(tmp_path: Path) -> None:
     assert rec.segments is not None and rec.segments.labels.tolist() == [7, 2]  # real ids for the metric
 
 
+def test_activitynet_duplicate_annotations_are_one_target(tmp_path: Path) -> None:
+    """The release's ANet loader drops an annotation whose label and both ends (within 1e-3 s) repeat an
+    earlier kept one; a different label, or an end 0.01 s away, is another annotation."""
+    segs = [[3.0, 9.0, 7], [3.0005, 8.9995, 7], [3.0, 9.0, 2], [3.0, 9.01, 7], [20, 30, 2], [20, 30, 2]]
+    videos = {"a": {"subset": "training", "steps": 50, "duration": 30.0, "segments": segs}}
+    write_set(tmp_path, videos, {i: f"c{i}" for i in range(10)}, channels=8)
+    ds = make(tmp_path, dataset_name="anet", num_classes=10, default_fps=25, feat_stride=16, num_frames=16)
+    rec = ds[0]
+    assert rec.meta["grid_labels"].tolist() == [7, 2, 7, 2]
+    expected = torch.tensor([[3.0, 9.0], [3.0, 9.0], [3.0, 9.01], [20.0, 30.0]]) * 25 / 16 - 0.5
+    torch.testing.assert_close(rec.meta["grid_segments"], expected)
+    assert rec.segments is not None and len(rec.segments) == 6  # the metric sees the file as it is
+    thumos = make(tmp_path, dataset_name="thumos", num_classes=10, default_fps=25, feat_stride=16, num_frames=16)
+    assert len(thumos[0].meta["grid_labels"]) == 6  # only the ActivityNet loader drops duplicates
+
+
 def test_activitynet_fixed_length_features(tmp_path: Path) -> None:
     cfg = ActionFormerFeaturesConfig(
         annotation_file="x", feature_dir="y", dataset_name="anet", feat_stride=-1, max_seq_len=64, num_frames=16

@@ -12,7 +12,8 @@ release's per-dataset rules:
 - ``anet``: ``num_classes: 1`` trains one "action" class (labels of the model targets are 0; the
   metric keeps the real ones, for fusion with external class scores); features may be resized to
   ``max_seq_len`` (``force_upsampling``, or ``feat_stride <= 0`` for fixed-length features, see
-  :func:`prepare_features`); in training, segments past the features are dropped or clipped.
+  :func:`prepare_features`); duplicate annotations (same label, both ends within 1 ms) are one
+  target (:func:`first_of_duplicates`); in training, segments past the features are dropped or clipped.
 - ``epic``: features under key ``feats`` in ``.npz`` files; classes without any annotation are
   reported in :attr:`ActionFormerFeatures.empty_label_ids` (the model takes them from the same
   file with ``train_cfg.head_empty_cls_from``).
@@ -208,6 +209,9 @@ class ActionFormerFeatures:
         gt = video.segments
         grid = (gt.segments.float() * fps / stride - offset).float()
         labels = gt.labels.clone()
+        if cfg.dataset_name == "anet":
+            first = first_of_duplicates(gt.segments, gt.labels)
+            grid, labels = grid[first], labels[first]
         if cfg.dataset_name == "anet" and cfg.num_classes == 1:
             labels = torch.zeros_like(labels)
         if cfg.training:
@@ -328,6 +332,26 @@ def truncate_feats(
             break
     cropped = torch.stack((left[keep], right[keep]), dim=1) - st
     return features[:, st : st + crop_len].clone(), cropped, labels[keep].clone()
+
+
+#: two annotations closer than this (seconds, at both ends) with the same label are one (the release's ANet rule)
+DUPLICATE_TOLERANCE = 1e-3
+
+
+def first_of_duplicates(segments: torch.Tensor, labels: torch.Tensor, tol: float = DUPLICATE_TOLERANCE) -> torch.Tensor:
+    """Indices of the annotations to keep: an annotation with the label of an earlier kept one and both
+    ends within ``tol`` seconds of it is a duplicate (the release's ``remove_duplicate_annotations``,
+    applied by its ActivityNet loader). ``segments`` ``(N, 2)`` seconds, ``labels`` ``(N,)``."""
+    n = len(segments)
+    if n < 2:
+        return torch.arange(n)
+    segs = segments.double()
+    close = ((segs[:, None, :] - segs[None, :, :]).abs() <= tol).all(-1) & (labels[:, None] == labels[None, :])
+    keep: list[int] = []
+    for i in range(n):  # an annotation is compared with the kept ones only, as the release does
+        if not any(bool(close[i, j]) for j in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.long)
 
 
 def drop_outside(
