@@ -101,7 +101,8 @@ class SegmentationInferencer:
         with torch.no_grad():
             pred = model(batch)[0]
         rows = pred if isinstance(pred, dict) else {"labels": pred}
-        rows = {k: v.cpu() for k, v in rows.items()}
+        order = sorted(rows, key=lambda k: k != "backbone")  # the backbone's row above the refined one
+        rows = {k: rows[k].cpu() for k in order}
         main_key = "refined" if "refined" in rows else "labels"
         gt = None
         if args.gt is not None:
