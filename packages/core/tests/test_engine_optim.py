@@ -194,3 +194,15 @@ def test_per_epoch_warmup_as_ctrgcn() -> None:
     assert lrs[4:8] == pytest.approx([0.04] * 4)
     assert lrs[16:20] == pytest.approx([0.1] * 4)
     assert lrs[20] == pytest.approx(0.1) and lrs[27] == pytest.approx(0.1) and lrs[28] == pytest.approx(0.01)
+
+
+def test_eta_min_per_group_scaled_or_absolute() -> None:
+    a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    for absolute, floors in ((False, [0.1, 0.01]), (True, [0.1, 0.1])):
+        opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.1}], lr=1.0)
+        cfg = SchedulerConfig(name="cosine", eta_min=0.1, eta_min_absolute=absolute)
+        sched = build_scheduler(opt, cfg, epochs=1, iters_per_epoch=10, base_lr=1.0)
+        for _ in range(10):
+            opt.step()
+            sched.step()
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx(floors)

@@ -108,6 +108,7 @@ def test_presets_carry_the_published_settings(name: str, splits: int) -> None:
     assert cfg.model.refiner.inner_dim == inner and cfg.model.refiner.feat_dim == (768 if name == "breakfast" else 192)
     assert cfg.train.optimizer.name == "adam" and cfg.train.optimizer.lr == lr and cfg.model.lr_transformer == lr_tf
     assert cfg.train.epochs == 60 and cfg.train.batch_size == 1 and cfg.train.scheduler.name == "cosine"
+    assert cfg.train.scheduler.eta_min == 1e-6 and cfg.train.scheduler.eta_min_absolute  # CosineAnnealingLR(1e-6)
     assert cfg.train.best_metric == "refined/F1@50"
     assert cfg.data.val.subset == "val" and cfg.data.test.subset == "test" and cfg.data.test.split == splits
     assert f"split{splits}" in cfg.model.backbone_checkpoint

@@ -79,6 +79,9 @@ class SchedulerConfig(StrictModel):
     milestones: list[int] = Field(default_factory=list, description="epochs at which multistep multiplies by gamma")
     gamma: float = Field(0.1, gt=0)
     eta_min: float = Field(0.0, ge=0, description="the cosine's final learning rate (absolute)")
+    eta_min_absolute: bool = Field(
+        False, description="every parameter group ends at eta_min (else groups with their own lr scale it)"
+    )
     warmup_inclusive: bool = Field(
         False,
         description="the warmup ramp reaches the base lr at its last step (lr*t/(W-1)) instead of after it (lr*t/W)",

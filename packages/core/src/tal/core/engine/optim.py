@@ -176,7 +176,8 @@ def build_scheduler(
 
     ``epochs`` is the whole run, warmup included; ``warmup_epochs`` and ``milestones`` (in epochs)
     are converted to iterations with ``iters_per_epoch``. ``eta_min`` is an absolute learning rate
-    for a group whose lr is ``base_lr``; groups with their own lr scale it proportionally.
+    for a group whose lr is ``base_lr``; groups with their own lr scale it proportionally, or, with
+    ``eta_min_absolute``, every group ends at ``eta_min`` (torch's ``CosineAnnealingLR``).
     """
     if iters_per_epoch < 1:
         raise ConfigError("the training set yields no batches (is it empty?)")
@@ -186,15 +187,20 @@ def build_scheduler(
         raise ConfigError(
             f"train.scheduler.warmup_epochs: {config.warmup_epochs} is longer than train.epochs ({epochs})"
         )
-    factor = LrFactor(
-        config.name,
-        total_iters=total,
-        warmup_iters=warmup,
-        min_factor=config.eta_min / base_lr,
-        milestones=[m * iters_per_epoch for m in config.milestones],
-        gamma=config.gamma,
-        warmup_inclusive=config.warmup_inclusive,
-        milestones_after_warmup=config.milestones_after_warmup,
-        warmup_epoch_iters=iters_per_epoch if config.warmup_per_epoch else 0,
-    )
-    return LambdaLR(optimizer, lr_lambda=factor)
+
+    def factor(group_lr: float) -> LrFactor:
+        return LrFactor(
+            config.name,
+            total_iters=total,
+            warmup_iters=warmup,
+            min_factor=config.eta_min / group_lr,
+            milestones=[m * iters_per_epoch for m in config.milestones],
+            gamma=config.gamma,
+            warmup_inclusive=config.warmup_inclusive,
+            milestones_after_warmup=config.milestones_after_warmup,
+            warmup_epoch_iters=iters_per_epoch if config.warmup_per_epoch else 0,
+        )
+
+    if config.eta_min_absolute:
+        return LambdaLR(optimizer, lr_lambda=[factor(float(g["lr"])) for g in optimizer.param_groups])
+    return LambdaLR(optimizer, lr_lambda=factor(base_lr))

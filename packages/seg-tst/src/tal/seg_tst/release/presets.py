@@ -94,7 +94,8 @@ def tst_preset(dataset: str, split: int = 1) -> dict[str, Any]:
             "epochs": TST_EPOCHS,
             "batch_size": 1,
             "optimizer": {"name": "adam", "lr": p["lr"], "weight_decay": TST_WEIGHT_DECAY},
-            "scheduler": {"name": "cosine", "eta_min": TST_ETA_MIN},
+            # torch's CosineAnnealingLR(eta_min=1e-6): every group, the attention blocks' too, ends at 1e-6
+            "scheduler": {"name": "cosine", "eta_min": TST_ETA_MIN, "eta_min_absolute": True},
             "best_metric": "refined/F1@50",
             "output_dir": f"runs/seg-tst/{dataset}/split{split}",
         },
