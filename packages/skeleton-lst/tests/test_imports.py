@@ -15,6 +15,10 @@ def test_every_module_imports_alone() -> None:
     assert import_graph.modules_failing_alone("tal.skeleton_lst") == []
 
 
+def test_modeling_never_imports_release_cli_plugin_or_demo_code() -> None:
+    assert import_graph.upward_imports("tal.skeleton_lst") == {}
+
+
 def test_package_import_is_light() -> None:
     import subprocess
     import sys

@@ -1,7 +1,7 @@
 """The import graph of an installed package: cycles found statically, and every module imported alone.
 
-Used by each tal package's tests (``tests/test_imports.py``) to keep the rule of ARCHITECTURE.md:
-no import cycle inside a package.
+Used by each tal package's tests (``tests/test_imports.py``) to keep the rules of ARCHITECTURE.md:
+no import cycle inside a package, and its layers (modeling below release, CLI, plugin and demo code).
 """
 
 from __future__ import annotations
@@ -77,6 +77,29 @@ def import_graph(package: str) -> dict[str, set[str]]:
                 deps.add(target)  # a module importing its own parent package is not a cycle
         graph[name] = deps
     return graph
+
+
+#: the folders and modules of a method package that its modeling code must never import (ARCHITECTURE.md)
+UPPER_LAYERS = ("release", "cli", "plugin", "demo")
+
+
+def upward_imports(package: str, lower: str = "modeling", upper: tuple[str, ...] = UPPER_LAYERS) -> dict[str, set[str]]:
+    """``{module: what it imports from above}`` for every module of ``package.lower`` (the module or
+    folder) that imports one of ``package.<upper>`` or their submodules; empty when the layers hold."""
+    graph = import_graph(package)
+    lower_name = f"{package}.{lower}"
+    above = tuple(f"{package}.{part}" for part in upper)
+
+    def is_above(module: str) -> bool:
+        return any(module == a or module.startswith(f"{a}.") for a in above)
+
+    out = {}
+    for module, deps in graph.items():
+        if module == lower_name or module.startswith(f"{lower_name}."):
+            upward = {d for d in deps if is_above(d)}
+            if upward:
+                out[module] = upward
+    return out
 
 
 def import_cycles(package: str) -> list[list[str]]:
