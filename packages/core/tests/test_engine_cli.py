@@ -364,3 +364,19 @@ def test_eval_saves_per_video_scores(tmp_path, registry, capsys) -> None:
     bad = parse(train_cmd.EVAL, [str(path), "--ckpt", str(out / "last.pt"), "--save-scores", str(tmp_path / "x.npz")])
     assert train_cmd.run_eval(bad, registry) == 2
     assert "only models that predict one score vector per video" in capsys.readouterr().err
+
+
+def test_trainer_from_experiment_builds_each_section_with_the_registry_given(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from tal.core.engine import Trainer
+
+    cfg = load_experiment(CONFIG, registry)
+    trainer = Trainer.from_experiment(cfg, registry, tmp_path, progress=False)
+    assert type(trainer.model).__name__ == "FrameMLP" and trainer.model.net[0].out_channels == 16
+    assert len(trainer.train_set) == 6 and len(trainer.val_set) == 3
+    assert type(trainer.metric).__name__ == "FrameAccuracy"
+    assert trainer.config == cfg.train and trainer.output_dir == tmp_path
+    no_val = load_experiment({**CONFIG, "data": {"train": CONFIG["data"]["train"]}, "metric": None}, registry)
+    bare = Trainer.from_experiment(no_val, registry, tmp_path / "b", progress=False)
+    assert bare.val_set is None and bare.metric is None

@@ -26,16 +26,8 @@ def build(exp: dict) -> tuple[Trainer, ActionFormer]:
     registry = get_registry()
     cfg = load_experiment(exp, registry)
     torch.manual_seed(0)
-    model = registry.build("models", cfg.model)
-    trainer = Trainer(
-        model,
-        registry.build("datasets", cfg.data.train),
-        registry.build("datasets", cfg.data.val),
-        registry.build("metrics", cfg.metric),
-        cfg.train,
-        progress=False,
-    )
-    return trainer, model
+    trainer = Trainer.from_experiment(cfg, registry, progress=False)
+    return trainer, trainer.model
 
 
 class Stop(Exception):

@@ -91,15 +91,7 @@ def _train(registry: Any, experiment: dict[str, Any]) -> Any:
 
     cfg = load_experiment(experiment, registry)
     torch.manual_seed(0)
-    model = registry.build("models", cfg.model)
-    trainer = Trainer(
-        model,
-        registry.build("datasets", cfg.data.train),
-        registry.build("datasets", cfg.data.val),
-        registry.build("metrics", cfg.metric),
-        cfg.train,
-        progress=False,
-    )
+    trainer = Trainer.from_experiment(cfg, registry, progress=False)
     trainer.fit()
     return trainer.model.eval()
 

@@ -160,11 +160,7 @@ def _train(args: argparse.Namespace, registry: Registry) -> int:
         train_cfg = train_cfg.model_copy(update={"output_dir": str(out)})
         cfg = cfg.model_copy(update={"train": train_cfg})
         seed_everything(train_cfg.seed)
-        model = registry.build("models", cfg.model)
-        train_set = registry.build("datasets", cfg.data.train)
-        val_set = registry.build("datasets", cfg.data.val) if cfg.data.val is not None else None
-        metric = registry.build("metrics", cfg.metric) if cfg.metric is not None else None
-        trainer = Trainer(model, train_set, val_set, metric, train_cfg, out, dist=ctx)
+        trainer = Trainer.from_experiment(cfg, registry, out, dist=ctx)
         if resume is not None:
             trainer.resume(resume)
             if ctx.is_main:

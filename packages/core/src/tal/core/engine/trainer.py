@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from torch.utils.data.dataloader import default_collate
 
-from tal.core.config import TrainConfig
+from tal.core.config import ExperimentConfig, TrainConfig
 from tal.core.engine.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint, to_plain
 from tal.core.engine.distributed import DistContext, ShardSampler, all_gather_objects, barrier, init_distributed
 from tal.core.engine.ema import ModelEMA
@@ -45,6 +45,9 @@ from tal.core.engine.seed import (
     set_rng_state,
 )
 from tal.core.errors import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from tal.core.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +110,30 @@ class Trainer:
     ``model.ddp_find_unused_parameters = True`` if some parameters get no gradient); if the trainer
     created the process group, end with ``shutdown_distributed(trainer.dist)``.
     """
+
+    @classmethod
+    def from_experiment(
+        cls,
+        cfg: ExperimentConfig,
+        registry: Registry,
+        output_dir: str | Path | None = None,
+        *,
+        dist: DistContext | None = None,
+        progress: bool | None = None,
+    ) -> Trainer:
+        """A trainer for ``cfg`` (from :func:`tal.core.config.load_experiment`): its model, training and
+        validation datasets and metric built by ``registry``; seed torch before calling if the model's
+        initial weights must repeat."""
+        return cls(
+            registry.build("models", cfg.model),
+            registry.build("datasets", cfg.data.train) if cfg.data.train is not None else None,
+            registry.build("datasets", cfg.data.val) if cfg.data.val is not None else None,
+            registry.build("metrics", cfg.metric) if cfg.metric is not None else None,
+            cfg.train,
+            output_dir,
+            dist=dist,
+            progress=progress,
+        )
 
     def __init__(
         self,
