@@ -3,12 +3,18 @@
 Module names and parameter shapes are the release's (``model/ctrgcn.py``), so its checkpoints load
 with ``strict=True``. The computation is the release's, rearranged for speed with the same result:
 
-* the three subsets' 1x1 convolutions run as one convolution each (weights concatenated at run time);
-* ``conv1``/``conv2`` are applied to the temporal mean of the input (a 1x1 convolution commutes with
-  the mean) instead of averaging their outputs;
-* the refined topology ``A (N, K, C, V, V)`` and the features ``(N, K, C, T, V)`` of all subsets go
-  to :func:`tal.cuda_ops.graph_aggregate` in one call (``sum_subsets``), which replaces the per-subset
-  ``torch.einsum('ncuv,nctv->nctu')``.
+* features run through the units in the channels-last memory format (``(N, C, T, V)`` tensors stored
+  as ``(N, T, V, C)``), where oneDNN's convolutions are fastest on the CPU;
+* ``conv1``/``conv2`` of all subsets are applied to the temporal mean of the input (a 1x1 convolution
+  commutes with the mean) in one product; the four branch entries of the temporal block run as one
+  convolution (the strided one apart);
+* the graph aggregation ``y[n, c, t, u] = sum_k sum_v A_k[n, c, u, v] x_k[n, c, t, v]`` of all
+  subsets goes to :func:`tal.cuda_ops.graph_aggregate` in one call. Under ``torch.compile`` on the
+  CPU it is written instead as a broadcast product summed over ``v`` on the channels-last tensors,
+  which Inductor turns into one loop nest fused with its neighbours (``graph_aggregate``'s CPU path
+  is a batched product that needs the ``(N, K, C, T, V)`` layout and stays opaque to Inductor);
+  ``UnitGCN.aggregation`` selects a path explicitly;
+* in eval mode the BatchNorms are folded into the convolutions before them.
 
 ``tests/oracles/ctrgcn_einsum.py`` states the release's per-subset computation plainly and the tests
 check the two agree.
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +34,9 @@ from torch import Tensor, nn
 from tal.cuda_ops import graph_aggregate
 
 __all__ = ["CTRGC", "CTRGCN", "MultiScaleTemporalConv", "TCNGCNUnit", "TemporalConv", "UnitGCN", "UnitTCN"]
+
+CHANNELS_LAST = torch.channels_last
+Aggregation = Literal["auto", "graph_aggregate", "fused"]
 
 
 def _conv_init(conv: nn.Conv2d) -> None:
@@ -51,33 +60,53 @@ def _typed(module: nn.Module, cls: type[_M]) -> _M:
     return module
 
 
-def conv1x1(x: Tensor, weight: Tensor, bias: Tensor, stride: int = 1) -> Tensor:
-    """A 1x1 convolution ``(N, C, T, V) -> (N, O, T', V)`` as one batched GEMM (``weight (O, C[, 1, 1])``);
-    a temporal ``stride`` keeps every ``stride``-th frame. On one CPU thread torch runs small 1x1
-    convolutions on its slow im2col path; the GEMM avoids it."""
-    if stride != 1:
-        x = x[:, :, ::stride]
-    n, c, t, v = x.shape
-    o = weight.shape[0]
-    w = weight.reshape(1, o, c).expand(n, o, c)
-    out = torch.baddbmm(bias.view(1, o, 1).expand(n, o, t * v), w, x.reshape(n, c, t * v))
-    return out.view(n, o, t, v)
+def channels_last(x: Tensor) -> Tensor:
+    """``x (N, C, T, V)`` stored as ``(N, T, V, C)`` (a no-op when it already is)."""
+    return x.contiguous(memory_format=CHANNELS_LAST)
+
+
+def _onednn(x: Tensor) -> bool:
+    """Whether an eager float32 CPU convolution should call oneDNN directly: torch's own dispatch sends
+    1x1 convolutions of fewer than 16 samples on one thread to its slower reference path."""
+    if torch.compiler.is_compiling():  # Inductor picks its own convolution kernels
+        return False
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and bool(torch.backends.mkldnn.enabled)
+    )
+
+
+def conv2d(conv: nn.Conv2d, x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+    """``conv`` on ``x (N, C, T, V)`` with its stride, padding and dilation; ``weight``/``bias`` replace its
+    own (folded BatchNorms). Channels-last in and out, where oneDNN's kernels are fastest on the CPU."""
+    w = conv.weight if weight is None else weight
+    b = conv.bias if weight is None else bias
+    x = channels_last(x)
+    if _onednn(x):
+        stride, padding, dilation = list(conv.stride), list(conv.padding), list(conv.dilation)  # type: ignore[arg-type]
+        return torch.mkldnn_convolution(x, w, b, padding, stride, dilation, conv.groups)
+    return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)  # type: ignore[arg-type]
 
 
 def fold_batchnorm(conv: nn.Conv2d, bn: _BN) -> tuple[Tensor, Tensor]:
     """Weights and bias of ``bn(conv(x))`` as one convolution, with ``bn``'s running statistics (eval)."""
-    assert bn.running_var is not None and bn.running_mean is not None
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    scale, shift = bn_affine(bn)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
     weight = conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
-    return weight, (bias - bn.running_mean) * scale + bn.bias
+    return weight, bias * scale + shift
 
 
-def _bn_affine(bn: _BN) -> tuple[Tensor, Tensor]:
-    """``bn`` in eval mode as ``x * scale + shift`` (per channel, shaped ``(C, 1, 1)``)."""
+def bn_affine(bn: _BN) -> tuple[Tensor, Tensor]:
+    """``bn`` in eval mode as ``x * scale + shift``, both ``(C,)``."""
     assert bn.running_var is not None and bn.running_mean is not None
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale.view(-1, 1, 1), (bn.bias - bn.running_mean * scale).view(-1, 1, 1)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def _affine(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    return torch.addcmul(shift.view(1, -1, 1, 1), x, scale.view(1, -1, 1, 1))
 
 
 class TemporalConv(nn.Module):
@@ -92,12 +121,18 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.conv(x))
+        if not self.training:
+            return conv2d(self.conv, x, *fold_batchnorm(self.conv, self.bn))
+        return self.bn(conv2d(self.conv, x))
 
 
 class MultiScaleTemporalConv(nn.Module):
     """Four branches of ``out_channels / 4`` channels, concatenated: two dilated temporal convolutions
-    (kernel 5, dilations 1 and 2), a 3-step max-pool and a strided 1x1 convolution (no residual)."""
+    (kernel 5, dilations 1 and 2), a 3-step max-pool and a strided 1x1 convolution (no residual).
+
+    The branches' entry 1x1 convolutions (all four, or the first three when strided) run as one
+    convolution whose output channels are then split; BatchNorms are applied per branch as usual.
+    """
 
     def __init__(
         self,
@@ -142,37 +177,55 @@ class MultiScaleTemporalConv(nn.Module):
         self.branch_channels = bc
         self.num_dilated = len(dilations)
 
+    def _branches(self) -> list[nn.Sequential]:
+        return [b for b in self.branches if isinstance(b, nn.Sequential)]
+
+    def _entries(self, x: Tensor, folded: bool) -> list[Tensor]:
+        """The four branches' entry convolutions (+ BatchNorm folded in when ``folded``), ``(N, C/4, T, V)``
+        each: one convolution for those at stride 1, one for the strided last branch if strided."""
+        branches = self._branches()
+        convs = [_typed(b[0], nn.Conv2d) for b in branches]
+        if folded:
+            wb = [fold_batchnorm(c, _typed(b[1], _BN)) for c, b in zip(convs, branches, strict=True)]
+        else:
+            wb = [(c.weight, c.bias) for c in convs]
+        joint = len(convs) if self.stride == 1 else len(convs) - 1
+        w = torch.cat([w for w, _ in wb[:joint]])
+        b = torch.cat([b for _, b in wb[:joint] if b is not None])
+        parts = list(conv2d(convs[0], x, w, b).split(self.branch_channels, dim=1))
+        if joint < len(convs):
+            parts.append(conv2d(convs[-1], x, *wb[-1]))
+        return parts
+
     def forward(self, x: Tensor) -> Tensor:
+        """``(N, C, T, V) -> (N, C, T / stride, V)`` channels-last."""
         if not self.training:
             return self._forward_folded(x)
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
-
-    def _forward_folded(self, x: Tensor) -> Tensor:
-        """Eval mode: BatchNorms folded into the convolutions, the four input 1x1 convolutions as one."""
-        branches = [b for b in self.branches if isinstance(b, nn.Sequential)]
-        entry = [fold_batchnorm(_typed(b[0], nn.Conv2d), _typed(b[1], _BN)) for b in branches]
-        n_relu = len(branches) - 1  # every branch but the strided 1x1 one has a ReLU after its entry
-        if self.stride == 1:
-            w = torch.cat([e[0] for e in entry])
-            h = conv1x1(x, w, torch.cat([e[1] for e in entry]))
-            parts = list(h.split(self.branch_channels, dim=1))
-        else:
-            w = torch.cat([e[0] for e in entry[:n_relu]])
-            h = conv1x1(x, w, torch.cat([e[1] for e in entry[:n_relu]]))
-            parts = [*h.split(self.branch_channels, dim=1), conv1x1(x, *entry[-1], stride=self.stride)]
+        branches = self._branches()
+        parts = self._entries(x, folded=False)
         outs = []
         for i, branch in enumerate(branches[: self.num_dilated]):
-            tconv = _typed(branch[3], TemporalConv)
-            wt, bt = fold_batchnorm(tconv.conv, tconv.bn)
-            c = tconv.conv
-            outs.append(F.conv2d(F.relu(parts[i]), wt, bt, c.stride, c.padding, c.dilation))  # type: ignore[arg-type]
+            outs.append(branch[3](F.relu(branch[1](parts[i]))))
+        pool_branch = branches[self.num_dilated]
+        pooled = pool_branch[3](F.relu(pool_branch[1](parts[self.num_dilated])))
+        outs.append(pool_branch[4](pooled))
+        outs.append(branches[-1][1](parts[-1]))
+        return channels_last(torch.cat(outs, dim=1))
+
+    def _forward_folded(self, x: Tensor) -> Tensor:
+        """Eval mode: every BatchNorm folded into the convolution before it (the pooled branch's last one
+        applied as a per-channel affine map)."""
+        branches = self._branches()
+        parts = self._entries(x, folded=True)
+        outs = []
+        for i, branch in enumerate(branches[: self.num_dilated]):
+            outs.append(branch[3](F.relu(parts[i])))
         pool_branch = branches[self.num_dilated]
         pool = _typed(pool_branch[3], nn.MaxPool2d)
         pooled = F.max_pool2d(F.relu(parts[self.num_dilated]), pool.kernel_size, pool.stride, pool.padding)
-        scale, shift = _bn_affine(_typed(pool_branch[4], _BN))
-        outs.append(torch.addcmul(shift, pooled, scale))
+        outs.append(_affine(pooled, *bn_affine(_typed(pool_branch[4], _BN))))
         outs.append(parts[-1])
-        return torch.cat(outs, dim=1)
+        return channels_last(torch.cat(outs, dim=1))
 
 
 class CTRGC(nn.Module):
@@ -198,12 +251,23 @@ def _stack_1x1(convs: list[nn.Conv2d]) -> tuple[Tensor, Tensor]:
     return weight, bias
 
 
+def aggregate_channels_last(x: Tensor, A: Tensor) -> Tensor:
+    """``y[n, c, t, u] = sum_v A[n, u, v, c] * x[n, c, t, v]`` for ``x (N, C, T, V)`` (any layout) and ``A
+    (N, U, V, C)``, as a broadcast product summed over ``v``: under ``torch.compile`` Inductor makes it one
+    loop nest over the channels-last layout; in eager mode it materialises ``(N, T, U, V, C)`` (tests only)."""
+    return (x.permute(0, 2, 3, 1).unsqueeze(2) * A.unsqueeze(1)).sum(3).permute(0, 3, 1, 2)
+
+
 class UnitGCN(nn.Module):
-    """CTR-GCN's graph convolution ``(N, C_in, T, V) -> (N, C_out, T, V)``.
+    """CTR-GCN's graph convolution ``(N, C_in, T, V) -> (N, C_out, T, V)`` (channels-last).
 
     Per subset ``k``: ``A_k = alpha * conv4(tanh(conv1(x)_u - conv2(x)_v)) + PA_k`` (temporal means of
     ``conv1``/``conv2``; shape ``(N, C_out, V, V)``) and ``y_k[n, c, t, u] = sum_v A_k[n, c, u, v] *
     conv3(x)[n, c, t, v]``; then ``relu(bn(sum_k y_k) + down(x))``.
+
+    ``aggregation``: ``"graph_aggregate"`` (one :func:`tal.cuda_ops.graph_aggregate` call for all
+    subsets), ``"fused"`` (:func:`aggregate_channels_last` per subset, for Inductor) or ``"auto"``
+    (fused while ``torch.compile`` traces a CPU model, ``graph_aggregate`` otherwise).
     """
 
     def __init__(self, in_channels: int, out_channels: int, A: np.ndarray, residual: bool = True):
@@ -226,41 +290,101 @@ class UnitGCN(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 _bn_init(m, 1.0)
         _bn_init(self.bn, 1e-6)
+        self.aggregation: Aggregation = "auto"
 
     def subsets(self) -> list[CTRGC]:
         return [c for c in self.convs if isinstance(c, CTRGC)]
 
-    def topology(self, x: Tensor) -> Tensor:
-        """The refined topology ``(N, K, C_out, V, V)`` of every subset."""
+    def _query(self, x: Tensor) -> Tensor:
+        """``conv1`` and ``conv2`` of every subset on the temporal mean of ``x``: ``(N, V, 2, K, R)``."""
         n, _, _, v = x.shape
-        k, r = self.num_subset, self.rel_channels
         convs = self.subsets()
         w12, b12 = _stack_1x1([c.conv1 for c in convs] + [c.conv2 for c in convs])
-        q = F.linear(x.mean(2).transpose(1, 2), w12, b12)  # (N, V, 2*K*R)
-        q = q.transpose(1, 2).reshape(n, 2, k, r, v)
-        rel = torch.tanh(q[:, 0].unsqueeze(-1) - q[:, 1].unsqueeze(-2))  # (N, K, R, V, V)
-        w4 = torch.cat([c.conv4.weight for c in convs])
-        b4 = torch.cat([c.conv4.bias for c in convs if c.conv4.bias is not None])
-        c = self.out_channels
-        refined = torch.matmul(w4.view(k, c, r), rel.reshape(n, k, r, v * v)) + b4.view(1, k, c, 1)  # grouped 1x1
-        return refined.view(n, k, c, v, v) * self.alpha + self.PA.unsqueeze(1)
+        return F.linear(x.mean(2).transpose(1, 2), w12, b12).view(n, v, 2, self.num_subset, self.rel_channels)
+
+    def _topology_weight(self) -> Tensor:
+        """``[alpha * conv4.weight | alpha * conv4.bias | 1]`` of every subset, ``(K, C, R + 2)``: with the
+        relations extended by a row of ones and a row of ``PA`` (:meth:`_extend`), one product gives the
+        refined topology ``alpha * conv4(rel) + PA`` without passes over it to add the bias and ``PA``."""
+        convs = self.subsets()
+        w4 = torch.stack([c.conv4.weight.flatten(1) for c in convs])  # (K, C, R)
+        b4 = torch.stack([c.conv4.bias for c in convs if c.conv4.bias is not None]).unsqueeze(-1)
+        return torch.cat([w4 * self.alpha, b4 * self.alpha, torch.ones_like(b4)], dim=-1)
+
+    def _extend(self, rel: Tensor, pa: Tensor, dim: int) -> Tensor:
+        """``rel`` with a row of ones and the row ``pa`` appended along ``dim`` (see :meth:`_topology_weight`)."""
+        shape = list(rel.shape)
+        shape[dim] = 1
+        return torch.cat([rel, rel.new_ones(()).expand(shape), pa.expand(shape)], dim=dim)
+
+    def _use_fused(self, x: Tensor) -> bool:
+        if self.aggregation == "auto":
+            return x.device.type == "cpu" and torch.compiler.is_compiling()
+        return self.aggregation == "fused"
 
     def forward(self, x: Tensor) -> Tensor:
-        n, _, t, v = x.shape
-        w3, b3 = _stack_1x1([c.conv3 for c in self.subsets()])
-        feats = conv1x1(x, w3, b3).view(n, self.num_subset, self.out_channels, t, v)
-        y = graph_aggregate(feats, self.topology(x), sum_subsets=True)
-        y = self.bn(y)
-        if self.has_residual:
-            y = y + (self._down(x) if self.down is not None else x)
-        return F.relu(y)
+        """``(N, C_in, T, V) -> (N, C_out, T, V)`` channels-last."""
+        x = channels_last(x)
+        folded = None if self.training else bn_affine(self.bn)  # eval: bn's scale goes into conv3
+        y = self._aggregate_fused(x, folded) if self._use_fused(x) else self._aggregate(x, folded)
+        if folded is None:
+            y = self.bn(y)
+        if not self.has_residual:
+            out = channels_last(y) if folded is None else _affine(y, torch.ones_like(folded[1]), folded[1])
+        elif self.down is not None:  # eval: bn's shift goes into the bias of down
+            out = self._down(x, None if folded is None else folded[1]) + y
+        else:
+            out = x + y if folded is None else torch.add(x, y).add_(folded[1].view(1, -1, 1, 1))
+        return F.relu(channels_last(out))
 
-    def _down(self, x: Tensor) -> Tensor:
+    def _conv3(self, folded: tuple[Tensor, Tensor] | None) -> list[tuple[Tensor, Tensor]]:
+        """``conv3`` weights and biases of every subset, scaled by ``bn``'s eval scale when ``folded``."""
+        out = []
+        for c in self.subsets():
+            w, b = c.conv3.weight, c.conv3.bias
+            assert b is not None
+            if folded is not None:
+                w, b = w * folded[0].view(-1, 1, 1, 1), b * folded[0]
+            out.append((w, b))
+        return out
+
+    def _aggregate(self, x: Tensor, folded: tuple[Tensor, Tensor] | None) -> Tensor:
+        """All subsets through one ``graph_aggregate`` call: ``(N, C_out, T, V)``, contiguous."""
+        n, _, t, v = x.shape
+        k, r, c = self.num_subset, self.rel_channels, self.out_channels
+        w3 = self._conv3(folded)
+        conv3 = self.subsets()[0].conv3
+        feats = conv2d(conv3, x, torch.cat([w for w, _ in w3]), torch.cat([b for _, b in w3]))  # (N, K*C, T, V)
+        feats = feats.view(n, k, c, t, v).contiguous()  # the layout graph_aggregate's CPU path takes
+        q = self._query(x).permute(2, 0, 3, 4, 1)  # (2, N, K, R, V)
+        rel = torch.tanh(q[0].unsqueeze(-1) - q[1].unsqueeze(-2)).view(n, k, r, v * v)
+        rel = self._extend(rel, self.PA.view(1, k, 1, v * v), dim=2)  # (N, K, R + 2, V * V)
+        topology = torch.matmul(self._topology_weight(), rel).view(n, k, c, v, v)
+        return graph_aggregate(feats, topology, sum_subsets=True)
+
+    def _aggregate_fused(self, x: Tensor, folded: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Subset by subset with :func:`aggregate_channels_last`: ``(N, C_out, T, V)``, channels-last."""
+        v = x.shape[3]
+        q = self._query(x)
+        rel = torch.tanh(q[:, :, None, 0] - q[:, None, :, 1])  # (N, U, V, K, R)
+        weight = self._topology_weight()
+        conv3 = self.subsets()[0].conv3
+        y: Tensor | None = None
+        for i, (w, b) in enumerate(self._conv3(folded)):
+            rel_i = self._extend(rel[:, :, :, i], self.PA[i].view(1, v, v, 1), dim=3)  # (N, U, V, R + 2)
+            z = aggregate_channels_last(conv2d(conv3, x, w, b), F.linear(rel_i, weight[i]))
+            y = z if y is None else y + z
+        assert y is not None
+        return y
+
+    def _down(self, x: Tensor, shift: Tensor | None) -> Tensor:
+        """``down(x)``; in eval mode (``shift``: ``bn``'s eval shift) folded, plus ``shift``."""
         assert isinstance(self.down, nn.Sequential)
-        if self.training:
-            return self.down(x)
-        w, b = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
-        return conv1x1(x, w, b)
+        conv, bn = _typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN)
+        if shift is None:
+            return bn(conv2d(conv, x))
+        w, b = fold_batchnorm(conv, bn)
+        return conv2d(conv, x, w, b + shift)
 
 
 class UnitTCN(nn.Module):
@@ -276,11 +400,8 @@ class UnitTCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
-            w, b = fold_batchnorm(self.conv, self.bn)
-            if self.conv.kernel_size == (1, 1):
-                return conv1x1(x, w, b, stride=self.conv.stride[0])
-            return F.conv2d(x, w, b, self.conv.stride, self.conv.padding)
-        return self.bn(self.conv(x))
+            return conv2d(self.conv, x, *fold_batchnorm(self.conv, self.bn))
+        return self.bn(conv2d(self.conv, x))
 
 
 class TCNGCNUnit(nn.Module):
@@ -367,7 +488,7 @@ class CTRGCN(nn.Module):
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)
         x = self.data_bn(x)
-        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+        x = x.view(n, m, v, c, t).permute(0, 1, 4, 2, 3).reshape(n * m, t, v, c).permute(0, 3, 1, 2)  # channels-last
         for unit in self.units():
             x = unit(x)
         return x.view(n, m, x.shape[1], x.shape[2], v)
