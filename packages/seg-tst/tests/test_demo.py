@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from tal.seg_tst.demo import fallback_labels, run_demo
 
 
 def test_quick_demo_runs_and_reports(tmp_path: Path) -> None:
-    headline = run_demo(tmp_path, quick=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        headline = run_demo(tmp_path, quick=True)
+        assert torch.get_num_threads() == 2  # the demo runs on one thread and restores the caller's setting
+    finally:
+        torch.set_num_threads(threads)
     assert set(headline) == {"backbone F1@50", "TST F1@50", "backbone Edit", "TST Edit"}
     assert all(0.0 <= v <= 100.0 for v in headline.values())
     results = json.loads((tmp_path / "seg_tst_results.json").read_text())

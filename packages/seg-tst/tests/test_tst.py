@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles import release_tst as oracle
 
 from tal.seg_tst import TSTRefiner
@@ -64,6 +66,23 @@ def test_decoding_modes_by_hand() -> None:
     hybrid = out.hybrid_labels(margin=1).tolist()
     # boundaries at 2 and 5: frames 1, 2 and 4, 5 take the backbone's labels
     assert hybrid == [2, 0, 1, 1, 1, 2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40))
+def test_hardmax_gives_back_the_classes_the_last_class_head_names(labels: list[int]) -> None:
+    # Last decoder: each segment's own class scores 5, the no-action column (index n_classes) 100 and must
+    # be ignored; the first decoder names another class and must be ignored too. Painting then returns
+    # the input labels exactly (segment order, column order and decoder choice all checked at once).
+    k = 5
+    action_idx = torch.tensor(labels)
+    seg = segments_of(action_idx)
+    cls = torch.zeros(2, 1, seg.num_segments, k + 1)
+    cls[1, 0] = 5 * torch.nn.functional.one_hot(seg.labels, k + 1).float()
+    cls[1, 0, :, k] = 100
+    cls[0, 0] = 50 * torch.nn.functional.one_hot((seg.labels + 1) % k, k + 1).float()
+    out = TSTOutput(cls, torch.zeros(2, 1, seg.num_segments, 2), torch.zeros(1, 2, len(labels)), action_idx, seg)
+    assert out.hardmax_labels().tolist() == labels
 
 
 def test_gradients_reach_every_trainable_parameter() -> None:
