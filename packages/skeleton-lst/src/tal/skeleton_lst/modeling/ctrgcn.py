@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import torch
@@ -85,8 +85,8 @@ def conv2d(conv: nn.Conv2d, x: Tensor, weight: Tensor | None = None, bias: Tenso
     b = conv.bias if weight is None else bias
     x = channels_last(x)
     if _onednn(x):
-        stride, padding, dilation = list(conv.stride), list(conv.padding), list(conv.dilation)  # type: ignore[arg-type]
-        return torch.mkldnn_convolution(x, w, b, padding, stride, dilation, conv.groups)
+        padding = cast(tuple[int, ...], conv.padding)  # CTR-GCN's convolutions pad by numbers, never "same"
+        return torch.mkldnn_convolution(x, w, b, list(padding), list(conv.stride), list(conv.dilation), conv.groups)
     return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation)  # type: ignore[arg-type]
 
 
@@ -185,6 +185,7 @@ class MultiScaleTemporalConv(nn.Module):
         each: one convolution for those at stride 1, one for the strided last branch if strided."""
         branches = self._branches()
         convs = [_typed(b[0], nn.Conv2d) for b in branches]
+        wb: list[tuple[Tensor, Tensor | None]]
         if folded:
             wb = [fold_batchnorm(c, _typed(b[1], _BN)) for c, b in zip(convs, branches, strict=True)]
         else:
