@@ -191,6 +191,23 @@ def test_mstcn_sample_rate_and_collate(mstcn_root: Path) -> None:
         assert batch["targets"][i].shape == (n,) and batch["targets"][i].dtype == torch.int64
 
 
+def test_mstcn_entries_select_videos_and_label_counts_cover_them(mstcn_root: Path) -> None:
+    cfg = MSTCNConfig(root=str(mstcn_root), split="test.split1.bundle", sample_rate=2)
+    picked = ["P18_cam01_P18_coffee.txt", "P16_cam01_P16_cereals.txt"]
+    ds = MSTCNDataset(cfg, entries=picked)
+    assert ds.video_ids == ["P18_cam01_P18_coffee", "P16_cam01_P16_cereals"]  # the given order
+    mapping = read_mapping(mstcn_root / "mapping.txt")
+    gts = [read_ground_truth(mstcn_root / "groundTruth" / e, mapping) for e in picked]
+    expected = np.zeros(48, dtype=np.int64)
+    for gt in gts:  # full-rate frames, whatever the sample rate
+        for label in gt:
+            expected[label] += 1
+    assert ds.label_counts().dtype == np.int64 and ds.label_counts().tolist() == expected.tolist()
+    r = ds[1]
+    assert r.meta["feature_file"] == str(mstcn_root / "features" / "P16_cam01_P16_cereals.npy")
+    assert r.meta["label_file"] == str(mstcn_root / "groundTruth" / "P16_cam01_P16_cereals.txt")
+
+
 def test_mstcn_errors(mstcn_root: Path) -> None:
     cfg = {"root": str(mstcn_root), "split": "test.split1.bundle"}
     with pytest.raises(DataFormatError, match=r"362 feature steps but 359 frames"):

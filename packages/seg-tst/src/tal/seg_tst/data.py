@@ -13,6 +13,7 @@ it and pick checkpoints on the test videos, which tal never does).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -26,9 +27,9 @@ from scipy.ndimage import gaussian_filter1d
 
 from tal.core.config import ComponentConfig
 from tal.core.datasets._collate import collate_segmentation
+from tal.core.datasets.mstcn import MSTCNConfig, MSTCNDataset
 from tal.core.errors import ConfigError, DataFormatError
-from tal.core.formats import find_feature_file, read_bundle, read_features, read_ground_truth, read_mapping
-from tal.core.formats.mstcn import video_id_of
+from tal.core.formats import read_bundle, read_ground_truth, read_mapping
 from tal.core.types import VideoRecord
 
 logger = logging.getLogger(__name__)
@@ -79,15 +80,9 @@ class SegDataset:
         if rules is not None and config.split not in rules["splits"]:
             raise ConfigError(f"split: {config.dataset} has splits {list(rules['splits'])}, got {config.split}")
         self.sample_rate = config.sample_rate or (rules["sample_rate"] if rules else 1)
-        mapping = read_mapping(root / "mapping.txt")
-        self.class_names = list(mapping)
-        self.num_classes = len(mapping)
-        if rules is not None and self.num_classes != rules["num_classes"]:
-            logger.warning(
-                "%s: %d classes in mapping.txt, %s has %d", root, self.num_classes, config.dataset, rules["num_classes"]
-            )
         kind = "test" if config.subset == "test" else "train"
-        entries = read_bundle(root / "splits" / f"{kind}.split{config.split}.bundle")
+        bundle = f"{kind}.split{config.split}.bundle"
+        entries = read_bundle(root / "splits" / bundle)
         if config.subset in ("train", "val"):
             train, val = carve_validation(entries, config.val_fraction, config.val_seed)
             entries = train if config.subset == "train" else val
@@ -95,44 +90,36 @@ class SegDataset:
             entries = entries[: config.max_videos]
         if not entries:
             raise DataFormatError(root / "splits", f"the {config.subset} subset of split {config.split} has no videos")
-        self._items: list[tuple[str, Path, Path, np.ndarray]] = []
-        for entry in entries:
-            gt_path = root / "groundTruth" / entry
-            labels = read_ground_truth(gt_path, mapping)
-            feat_path = find_feature_file(root / "features", video_id_of(entry), ext=".npy")
-            self._items.append((video_id_of(entry), gt_path, feat_path, labels))
-        counts = np.bincount(np.concatenate([it[3] for it in self._items]), minlength=self.num_classes)
-        self.class_counts = torch.from_numpy(counts.astype(np.int64))
+        # core's reader at the full frame rate; lengths are checked here, with this dataset's default
+        videos = MSTCNConfig(
+            root=str(root), split=bundle, fps=config.fps, input_dim=config.input_dim, length_mismatch="truncate"
+        )
+        self._videos = MSTCNDataset(videos, entries)
+        self.class_names = self._videos.class_names
+        self.num_classes = self._videos.num_classes
+        if rules is not None and self.num_classes != rules["num_classes"]:
+            logger.warning(
+                "%s: %d classes in mapping.txt, %s has %d", root, self.num_classes, config.dataset, rules["num_classes"]
+            )
+        self.class_counts = torch.from_numpy(self._videos.label_counts())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._videos)
 
     @property
     def video_ids(self) -> list[str]:
-        return [it[0] for it in self._items]
+        return self._videos.video_ids
 
     def __getitem__(self, index: int) -> VideoRecord:
-        vid, gt_path, feat_path, labels = self._items[index]
-        cfg = self.config
-        feats = read_features(feat_path, layout="CT", expected_channels=cfg.input_dim)
-        n_feat, n_gt = feats.shape[1], labels.shape[0]
-        if n_feat != n_gt:
-            if cfg.length_mismatch == "error":
-                raise DataFormatError(
-                    feat_path, f"{n_feat} feature frames but {n_gt} labels in {gt_path} (set length_mismatch=truncate)"
-                )
-            n = min(n_feat, n_gt)
-            feats, labels = feats[:, :n], labels[:n]
-        return VideoRecord(
-            video_id=vid,
-            features=feats.contiguous(),
-            fps=cfg.fps,
-            feat_stride=1.0,
-            num_frames=1.0,
-            duration=labels.shape[0] / cfg.fps,
-            frame_labels=torch.from_numpy(labels.copy()),
-            meta={"sample_rate": self.sample_rate},
-        )
+        record = self._videos[index]
+        n_feat, n_gt = record.meta["feature_steps"], record.meta["label_frames"]
+        if n_feat != n_gt and self.config.length_mismatch == "error":
+            raise DataFormatError(
+                record.meta["feature_file"],
+                f"{n_feat} feature frames but {n_gt} labels in {record.meta['label_file']}"
+                " (set length_mismatch=truncate)",
+            )
+        return dataclasses.replace(record, meta={"sample_rate": self.sample_rate})
 
     def collate(self, items: Sequence[VideoRecord]) -> dict[str, Any]:
         """Core's segmentation batch (``features``, ``mask``, ``labels``, ``targets``, ...) plus

@@ -49,18 +49,21 @@ class MSTCNConfig(ComponentConfig):
 class MSTCNDataset:
     """Map-style dataset of :class:`VideoRecord` with ``frame_labels`` (ground truth read at init)."""
 
-    def __init__(self, config: MSTCNConfig) -> None:
+    def __init__(self, config: MSTCNConfig, entries: Sequence[str] | None = None) -> None:
+        """``entries``: the bundle lines (``"<video>.txt"``) to use instead of reading ``config.split``
+        (a caller that picks a subset of a split, such as a validation share, passes them)."""
         self.config = config
         root = Path(config.root)
         self.root = root
         mapping = read_mapping(root / config.mapping_file)
         self.class_names = list(mapping)
         self.num_classes = len(mapping)
-        split = Path(config.split)
-        bundle = split if split.is_absolute() else root / "splits" / split
+        if entries is None:
+            split = Path(config.split)
+            entries = read_bundle(split if split.is_absolute() else root / "splits" / split)
         self._items: list[tuple[str, str, Path, Path, np.ndarray]] = []
         gt_dir, feat_dir = root / config.ground_truth_dir, root / config.features_dir
-        for entry in read_bundle(bundle):
+        for entry in entries:
             vid = video_id_of(entry)
             gt_path = gt_dir / entry
             labels = read_ground_truth(gt_path, mapping)
@@ -69,6 +72,11 @@ class MSTCNDataset:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def label_counts(self) -> np.ndarray:
+        """Frames of each class over every video's full-rate ground truth, ``(num_classes,)`` int64."""
+        counts = np.bincount(np.concatenate([item[4] for item in self._items]), minlength=self.num_classes)
+        return counts.astype(np.int64)
 
     @property
     def video_ids(self) -> list[str]:
@@ -91,7 +99,14 @@ class MSTCNDataset:
             num_frames=1.0,
             duration=n / cfg.fps,
             frame_labels=torch.from_numpy(labels[:n:sr].copy()),
-            meta={"split_entry": entry, "num_frames_full": n, "feature_steps": n_feat, "label_frames": n_gt},
+            meta={
+                "split_entry": entry,
+                "num_frames_full": n,
+                "feature_steps": n_feat,
+                "label_frames": n_gt,
+                "feature_file": str(feat_path),
+                "label_file": str(gt_path),
+            },
         )
 
     def collate(self, items: Sequence[VideoRecord]) -> dict[str, Any]:
