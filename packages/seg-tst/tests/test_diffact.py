@@ -18,6 +18,7 @@ from tal.seg_tst.modeling.diffact import (
     cosine_beta_schedule,
     ddim_time_pairs,
     local_window_attention,
+    local_window_attention_frames_last,
     schedule_tensors,
     timestep_embedding,
 )
@@ -92,6 +93,35 @@ def test_local_window_attention_equals_gathered_oracle(t_len: int, kernel: int, 
     q, k, v = (torch.randn(2, 5, t_len) for _ in range(3))
     ours = local_window_attention(q, k, v, kernel, dilation, 5)
     torch.testing.assert_close(ours, oracle.gathered_attention(q, k, v, kernel, dilation, 5), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("t_len", "kernel", "dilation"), [(17, 5, 1), (17, 5, 4), (9, 3, 16), (40, 7, 8)])
+def test_frames_last_attention_equals_gathered_oracle(t_len: int, kernel: int, dilation: int) -> None:
+    # (9, 3, 16): both side slots lie wholly outside the video for every frame
+    qkv = torch.randn(2, t_len, 15)  # q, k, v as column slices of one projection, as the layers pass them
+    q, k, v = qkv[..., :5], qkv[..., 5:10], qkv[..., 10:]
+    ours = local_window_attention_frames_last(q, k, v, kernel, dilation, 5)
+    ref = oracle.gathered_attention(*(a.transpose(1, 2) for a in (q, k, v)), kernel, dilation, 5)
+    torch.testing.assert_close(ours, ref.transpose(1, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_inference_path_equals_the_oracle() -> None:
+    # without autograd the encoder and decoder layers run frames-last; the numbers must not change
+    model = DiffAct(tiny_config()).eval()
+    x = torch.randn(1, 6, 37)
+    event, t = torch.rand(1, 4, 37), torch.tensor([321])
+    with torch.no_grad():
+        logits, cond = model.encode(x)
+        ref_logits, ref_cond = oracle.encoder_forward(model, x)
+        torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(cond, ref_cond, rtol=1e-5, atol=1e-5)
+        terms = model.decoder.condition_terms(cond, frames_last=True)
+        assert terms[0].frames_last and terms[0].qk.shape == (1, 37, 3 * model.config.decoder_params.num_f_maps)
+        expected = oracle.decoder_forward(model, cond, t, event)
+        torch.testing.assert_close(model.decoder(cond, t, event, terms), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.decoder(cond, t, event), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="forward_frames_last"):
+        model.decoder.module.layers[0](torch.randn(1, model.config.decoder_params.num_f_maps, 37), terms[0])
 
 
 def test_encoder_and_decoder_equal_the_oracle() -> None:

@@ -203,6 +203,101 @@ def norm_ffn_residual(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> t
     return out + _bias(second)[None, :, None]
 
 
+# ---------------------------------------------------------------------------------------------
+# The same layer arithmetic with frames last ``(B, T, C)``: the inference path
+# ---------------------------------------------------------------------------------------------
+# Without autograd the encoder and the decoder keep their activations frames-last from the first layer
+# to the last: the projections are one matrix product each with the frame axis as rows, the dilated
+# convolution runs as a channels-last oneDNN convolution, the window attention reads shifted row ranges
+# instead of padded copies, and the instance norm's statistics are column means
+# (``benchmarks/seg_tst_inference.py``).
+def _shifted_ranges(t_len: int, kernel_size: int, dilation: int) -> list[tuple[int, int, int, int]]:
+    """``(j, lo, hi, offset)`` per window slot ``j`` whose key frames ``t + offset`` lie in the video for
+    ``lo <= t < hi`` (slots wholly outside the video are left out)."""
+    out = []
+    for j in range(kernel_size):
+        offset = (j - kernel_size // 2) * dilation
+        lo, hi = max(0, -offset), min(t_len, t_len - offset)
+        if lo < hi:
+            out.append((j, lo, hi, offset))
+    return out
+
+
+def local_window_attention_frames_last(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kernel_size: int,
+    dilation: int,
+    scale_dim: int,
+    window_keep: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`local_window_attention` on frames-last ``q, k (B, T, C)``, ``v (B, T, C_v)`` → ``(B, T, C_v)``.
+
+    Inputs may be column slices of one projection. A key outside the video is a zero vector (logit 0,
+    then ``log(1e-6)`` added, weight zeroed after the softmax), so only the in-video row range of each
+    slot is computed; values are summed slot by slot in window order, as the padded form does.
+    """
+    b, t_len, _ = q.shape
+    ranges = _shifted_ranges(t_len, kernel_size, dilation)
+    logits = q.new_zeros(b, t_len, kernel_size)
+    for j, lo, hi, off in ranges:
+        logits[:, lo:hi, j] = torch.linalg.vecdot(q[:, lo:hi], k[:, lo + off : hi + off])
+    keep = window_keep if window_keep is not None else _window_bias(t_len, kernel_size, dilation, q.device)
+    keep = keep.to(logits.dtype)
+    att = (torch.softmax(logits / np.sqrt(scale_dim) + torch.log(keep + INVALID_KEY_BIAS), dim=-1) * keep).to(v.dtype)
+    out = v.new_zeros(b, t_len, v.shape[2])
+    for j, lo, hi, off in ranges:
+        out[:, lo:hi].addcmul_(att[:, lo:hi, j : j + 1], v[:, lo + off : hi + off])
+    return out
+
+
+def dilated_conv_frames_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv`` (``padding = dilation * (kernel // 2)``) on frames-last ``x (B, T, C_in)`` → ``(B, T, C_out)``,
+    as a channels-last 2-D convolution over a height-1 image (no layout copy either way)."""
+    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T), channels-last strides
+    out = F.conv2d(
+        image.contiguous(memory_format=torch.channels_last),
+        conv.weight.unsqueeze(2),
+        conv.bias,
+        padding=(0, cast(tuple[int, ...], conv.padding)[0]),
+        dilation=(1, cast(tuple[int, ...], conv.dilation)[0]),
+    )
+    return out.squeeze(2).transpose(1, 2)
+
+
+def _linear_frames_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``x (B, T, C_in) @ weight.T + bias`` for ``weight (C_out, C_in)``, ``bias`` ``(C_out,)`` or ``(B, T, C_out)``."""
+    b = x.shape[0]
+    return torch.baddbmm(bias.expand(b, x.shape[1], -1), x, weight.t().expand(b, -1, -1))
+
+
+def norm_ffn_residual_frames_last(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> torch.Tensor:
+    """:func:`norm_ffn_residual` on frames-last ``x, h (B, T, C)``: the norm's mean and (two-pass,
+    biased) variance are column statistics, folded into the first 1x1 convolution."""
+    first, second = cast(nn.Conv1d, ffn[0]), cast(nn.Conv1d, ffn[2])
+    mean = h.mean(1, keepdim=True)  # (B, 1, C)
+    var = (h - mean).square_().mean(1, keepdim=True)
+    r = torch.rsqrt(var + 1e-5)
+    w1 = first.weight[:, :, 0] * r  # (B, C_out, C_in)
+    b1 = _bias(first)[None, None, :] - torch.matmul(mean, w1.transpose(1, 2))  # (B, 1, C_out)
+    h1 = torch.relu_(torch.baddbmm(b1, h, w1.transpose(1, 2)))
+    out = torch.baddbmm(x, h1, second.weight[:, :, 0].t().expand(x.shape[0], -1, -1))
+    return out.add_(_bias(second))
+
+
+def _attention_conv_ffn_frames_last(
+    layer: EncoderLayer | DecoderLayer, x: torch.Tensor, xd: torch.Tensor, qkv: torch.Tensor, keep: torch.Tensor | None
+) -> torch.Tensor:
+    """The rest of a layer once its projections ``qkv (B, T, 3 d)`` are known (frames last)."""
+    d = layer.d_model
+    att = local_window_attention_frames_last(
+        qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :], layer.kernel_size, layer.dilation, d, keep
+    )
+    h = dilated_conv_frames_last(cast(nn.Conv1d, layer.conv_block[0]), xd).add_(att)
+    return norm_ffn_residual_frames_last(x, h, layer.ffn_block)
+
+
 class EncoderLayer(nn.Module):
     """``x + ffn(instance_norm(conv(x') + attention(x')))`` with ``x' = dropout(x)``; dilation ``2**i``."""
 
@@ -231,6 +326,13 @@ class EncoderLayer(nn.Module):
         )
         return norm_ffn_residual(x, self.conv_block(xd) + att, self.ffn_block)
 
+    def forward_frames_last(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on frames-last ``x (B, T, d_model)``."""
+        xd = self.dropout(x)
+        w = torch.cat([self.att_linear_q.weight, self.att_linear_k.weight, self.att_linear_v.weight])[:, :, 0]
+        bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k), _bias(self.att_linear_v)])
+        return _attention_conv_ffn_frames_last(self, x, xd, _linear_frames_last(xd, w, bias), None)
+
 
 class EncoderStack(nn.Module):
     """The encoder's ``layers`` (named ``encoder.encoder`` in the release's state dict)."""
@@ -240,13 +342,17 @@ class EncoderStack(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(d_model, kernel_size, 2**i, dropout) for i in range(num_layers))
 
     def forward(self, x: torch.Tensor, keep: Sequence[int] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Output of the last layer and the outputs of the layers in ``keep`` (in layer order)."""
+        """Output of the last layer and the outputs of the layers in ``keep`` (in layer order), each
+        ``(B, d_model, T)``; without autograd the layers run frames-last (the outputs are transposed views)."""
         kept = []
+        frames_last = not torch.is_grad_enabled()
+        if frames_last:
+            x = x.transpose(1, 2).contiguous()
         for i, layer in enumerate(self.layers):
-            x = layer(x)
+            x = layer.forward_frames_last(x) if frames_last else layer(x)
             if i in keep:
-                kept.append(x)
-        return x, kept
+                kept.append(x.transpose(1, 2) if frames_last else x)
+        return (x.transpose(1, 2) if frames_last else x), kept
 
 
 class DiffActEncoder(nn.Module):
@@ -280,10 +386,15 @@ class DiffActEncoder(nn.Module):
 
 class DecoderTerms(NamedTuple):
     """What a decoder layer reuses across DDIM steps: the condition half of its query/key projections
-    ``(B, 2 d_model, T)`` and its window mask ``(T, kernel_size)``."""
+    plus their biases, and its window mask ``(T, kernel_size)``.
+
+    ``frames_last=False`` (the autograd path): ``qk (B, 2 d_model, T)``. ``frames_last=True`` (the
+    inference path): ``qk (B, T, 3 d_model)``, the value projection's bias appended.
+    """
 
     qk: torch.Tensor
     keep: torch.Tensor
+    frames_last: bool = False
 
 
 class DecoderLayer(nn.Module):
@@ -306,17 +417,31 @@ class DecoderLayer(nn.Module):
         self.ffn_block = nn.Sequential(nn.Conv1d(d_model, d_model, 1), nn.ReLU(), nn.Conv1d(d_model, d_model, 1))
         self.dropout = nn.Dropout(dropout)
 
-    def condition_terms(self, cond: torch.Tensor) -> DecoderTerms:
-        """``W_c c + b`` of the query and key projections stacked ``(B, 2 d_model, T)`` (dropout applied to
-        ``c``) and the window mask of this layer's dilation."""
+    def condition_terms(self, cond: torch.Tensor, frames_last: bool = False) -> DecoderTerms:
+        """``W_c c + b`` of the query and key projections (dropout applied to ``c (B, d_cross, T)``) and the
+        window mask of this layer's dilation; see :class:`DecoderTerms` for the two layouts."""
         c = self.dropout(cond)
         d = self.d_model
+        keep = _window_bias(c.shape[2], self.kernel_size, self.dilation, c.device)
         w = torch.cat([self.att_linear_q.weight[:, d:, 0], self.att_linear_k.weight[:, d:, 0]], 0)
         bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k)])
+        if frames_last:
+            w = torch.cat([w, w.new_zeros(d, w.shape[1])])
+            bias = torch.cat([bias, _bias(self.att_linear_v)])
+            return DecoderTerms(_linear_frames_last(c.transpose(1, 2), w, bias), keep, True)
         qk = torch.baddbmm(bias[None, :, None].expand(c.shape[0], -1, c.shape[2]), w.expand(c.shape[0], -1, -1), c)
-        return DecoderTerms(qk, _window_bias(c.shape[2], self.kernel_size, self.dilation, c.device))
+        return DecoderTerms(qk, keep)
+
+    def forward_frames_last(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
+        """:meth:`forward` on frames-last ``x (B, T, d_model)`` with frames-last ``terms``."""
+        d = self.d_model
+        xd = self.dropout(x)
+        w = torch.cat([self.att_linear_q.weight[:, :d], self.att_linear_k.weight[:, :d], self.att_linear_v.weight])
+        return _attention_conv_ffn_frames_last(self, x, xd, _linear_frames_last(xd, w[:, :, 0], terms.qk), terms.keep)
 
     def forward(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
+        if terms.frames_last:
+            raise ValueError("frames-last DecoderTerms go to forward_frames_last")
         d = self.d_model
         xd = self.dropout(x)
         w = torch.cat([self.att_linear_q.weight[:, :d, 0], self.att_linear_k.weight[:, :d, 0]], 0)
@@ -338,13 +463,20 @@ class DecoderStack(nn.Module):
             DecoderLayer(p.num_f_maps, d_cross, p.kernel_size, 2**i, p.dropout_rate) for i in range(p.num_layers)
         )
 
-    def condition_terms(self, cond: torch.Tensor) -> list[DecoderTerms]:
+    def condition_terms(self, cond: torch.Tensor, frames_last: bool = False) -> list[DecoderTerms]:
         layers: list[DecoderLayer] = list(self.layers)  # type: ignore[arg-type]
-        return [layer.condition_terms(cond) for layer in layers]
+        return [layer.condition_terms(cond, frames_last) for layer in layers]
 
     def forward(self, x: torch.Tensor, terms: list[DecoderTerms], time_emb: torch.Tensor) -> torch.Tensor:
+        """``x (B, d_model, T)``, or ``(B, T, d_model)`` when ``terms`` are frames-last; same layout out."""
+        layers: list[DecoderLayer] = list(self.layers)  # type: ignore[arg-type]
+        if terms and terms[0].frames_last:
+            x = x + self.time_proj(_swish(time_emb))[:, None, :]
+            for layer, t in zip(layers, terms, strict=True):
+                x = layer.forward_frames_last(x, t)
+            return x
         x = x + self.time_proj(_swish(time_emb))[:, :, None]
-        for layer, t in zip(self.layers, terms, strict=True):
+        for layer, t in zip(layers, terms, strict=True):
             x = layer(x, t)
         return x
 
@@ -363,16 +495,22 @@ class DiffActDecoder(nn.Module):
         self.module = DecoderStack(config, config.feat_dim)
         self.conv_out = nn.Conv1d(p.num_f_maps, config.num_classes, 1)
 
-    def condition_terms(self, cond: torch.Tensor) -> list[DecoderTerms]:
+    def condition_terms(self, cond: torch.Tensor, frames_last: bool = False) -> list[DecoderTerms]:
         """Per-layer condition halves of the query/key projections (reusable while ``cond`` is fixed)."""
-        return self.module.condition_terms(cond)
+        return self.module.condition_terms(cond, frames_last)
 
     def forward(
         self, cond: torch.Tensor, t: torch.Tensor, event: torch.Tensor, terms: list[DecoderTerms] | None = None
     ) -> torch.Tensor:
+        """Logits ``(B, K, T)``; without autograd (or with frames-last ``terms``) the layers run frames-last."""
         emb = self.time_in[1](_swish(self.time_in[0](timestep_embedding(t, self.time_emb_dim))))
-        terms = self.condition_terms(cond) if terms is None else terms
-        return self.conv_out(self.module(self.conv_in(event), terms, emb))
+        terms = self.condition_terms(cond, not torch.is_grad_enabled()) if terms is None else terms
+        if not terms[0].frames_last:
+            return self.conv_out(self.module(self.conv_in(event), terms, emb))
+        conv_in, conv_out = self.conv_in, self.conv_out
+        x = _linear_frames_last(event.transpose(1, 2), conv_in.weight[:, :, 0], _bias(conv_in))
+        x = self.module(x, terms, emb)
+        return _linear_frames_last(x, conv_out.weight[:, :, 0], _bias(conv_out)).transpose(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +599,7 @@ class DiffAct(nn.Module):
         shape = (cond.shape[0], self.num_classes, cond.shape[2])
         # In train mode (the release's frozen backbone while TST trains) dropout redraws the condition at
         # every layer call, so nothing is reused.
-        terms = None if self.decoder.training else self.decoder.condition_terms(cond)
+        terms = None if self.decoder.training else self.decoder.condition_terms(cond, frames_last=True)
         x = torch.randn(shape, device=cond.device, generator=generator)
         x0 = x
         for time, time_next in ddim_time_pairs(self.num_timesteps, steps or self.sampling_timesteps):
