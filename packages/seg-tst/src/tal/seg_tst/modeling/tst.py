@@ -161,7 +161,7 @@ class InterSegmentSelfAttention(nn.Module):
         """``src, pos (S, D)`` → ``(S, D)``."""
         qk = (src + pos)[None, None]  # 4-D: the fused (flash) CPU kernel instead of two large bmm
         attended = F.scaled_dot_product_attention(qk, qk, src[None, None])[0, 0]  # (S, D)
-        src2 = self.conv_out(F.relu(attended).T.unsqueeze(0))[0].T
+        src2 = F.linear(F.relu(attended), self.conv_out.weight[:, :, 0], self.conv_out.bias)  # the 1x1 conv_out
         src = self.norm1(src + self.dropout1(src2))
         return self.norm2(src + self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(src))))))
 
