@@ -103,6 +103,11 @@ def test_frames_last_attention_equals_gathered_oracle(t_len: int, kernel: int, d
     ours = local_window_attention_frames_last(q, k, v, kernel, dilation, 5)
     ref = oracle.gathered_attention(*(a.transpose(1, 2) for a in (q, k, v)), kernel, dilation, 5)
     torch.testing.assert_close(ours, ref.transpose(1, 2), rtol=1e-5, atol=1e-6)
+    base = torch.randn(2, t_len, 5)
+    into = base.clone()
+    out = local_window_attention_frames_last(q, k, v, kernel, dilation, 5, accumulate=into)
+    assert out is into
+    torch.testing.assert_close(out, base + ref.transpose(1, 2), rtol=1e-5, atol=1e-6)
 
 
 def test_inference_path_equals_the_oracle() -> None:
@@ -116,7 +121,7 @@ def test_inference_path_equals_the_oracle() -> None:
         torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(cond, ref_cond, rtol=1e-5, atol=1e-5)
         terms = model.decoder.condition_terms(cond, frames_last=True)
-        assert terms[0].frames_last and terms[0].qk.shape == (1, 37, 3 * model.config.decoder_params.num_f_maps)
+        assert terms[0].frames_last and terms[0].qk.shape == (1, 37, 2 * model.config.decoder_params.num_f_maps)
         expected = oracle.decoder_forward(model, cond, t, event)
         torch.testing.assert_close(model.decoder(cond, t, event, terms), expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(model.decoder(cond, t, event), expected, rtol=1e-5, atol=1e-5)

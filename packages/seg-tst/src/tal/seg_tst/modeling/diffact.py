@@ -231,12 +231,14 @@ def local_window_attention_frames_last(
     dilation: int,
     scale_dim: int,
     window_keep: torch.Tensor | None = None,
+    accumulate: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`local_window_attention` on frames-last ``q, k (B, T, C)``, ``v (B, T, C_v)`` → ``(B, T, C_v)``.
 
     Inputs may be column slices of one projection. A key outside the video is a zero vector (logit 0,
     then ``log(1e-6)`` added, weight zeroed after the softmax), so only the in-video row range of each
     slot is computed; values are summed slot by slot in window order, as the padded form does.
+    ``accumulate`` ``(B, T, C_v)``: add the result into it in place and return it.
     """
     b, t_len, _ = q.shape
     ranges = _shifted_ranges(t_len, kernel_size, dilation)
@@ -246,7 +248,7 @@ def local_window_attention_frames_last(
     keep = window_keep if window_keep is not None else _window_bias(t_len, kernel_size, dilation, q.device)
     keep = keep.to(logits.dtype)
     att = (torch.softmax(logits / np.sqrt(scale_dim) + torch.log(keep + INVALID_KEY_BIAS), dim=-1) * keep).to(v.dtype)
-    out = v.new_zeros(b, t_len, v.shape[2])
+    out = v.new_zeros(b, t_len, v.shape[2]) if accumulate is None else accumulate
     for j, lo, hi, off in ranges:
         out[:, lo:hi].addcmul_(att[:, lo:hi, j : j + 1], v[:, lo + off : hi + off])
     return out
@@ -287,14 +289,16 @@ def norm_ffn_residual_frames_last(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequ
 
 
 def _attention_conv_ffn_frames_last(
-    layer: EncoderLayer | DecoderLayer, x: torch.Tensor, xd: torch.Tensor, qkv: torch.Tensor, keep: torch.Tensor | None
+    layer: EncoderLayer | DecoderLayer,
+    x: torch.Tensor,
+    xd: torch.Tensor,
+    qkv: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    keep: torch.Tensor | None,
 ) -> torch.Tensor:
-    """The rest of a layer once its projections ``qkv (B, T, 3 d)`` are known (frames last)."""
+    """The rest of a layer once its projections ``q, k, v (B, T, d)`` are known (frames last)."""
     d = layer.d_model
-    att = local_window_attention_frames_last(
-        qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :], layer.kernel_size, layer.dilation, d, keep
-    )
-    h = dilated_conv_frames_last(cast(nn.Conv1d, layer.conv_block[0]), xd).add_(att)
+    h = dilated_conv_frames_last(cast(nn.Conv1d, layer.conv_block[0]), xd)
+    h = local_window_attention_frames_last(*qkv, layer.kernel_size, layer.dilation, d, keep, accumulate=h)
     return norm_ffn_residual_frames_last(x, h, layer.ffn_block)
 
 
@@ -331,7 +335,8 @@ class EncoderLayer(nn.Module):
         xd = self.dropout(x)
         w = torch.cat([self.att_linear_q.weight, self.att_linear_k.weight, self.att_linear_v.weight])[:, :, 0]
         bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k), _bias(self.att_linear_v)])
-        return _attention_conv_ffn_frames_last(self, x, xd, _linear_frames_last(xd, w, bias), None)
+        q, k, v = _linear_frames_last(xd, w, bias).split(self.d_model, dim=-1)
+        return _attention_conv_ffn_frames_last(self, x, xd, (q, k, v), None)
 
 
 class EncoderStack(nn.Module):
@@ -348,7 +353,8 @@ class EncoderStack(nn.Module):
         frames_last = not torch.is_grad_enabled()
         if frames_last:
             x = x.transpose(1, 2).contiguous()
-        for i, layer in enumerate(self.layers):
+        layers: list[EncoderLayer] = list(self.layers)  # type: ignore[arg-type]
+        for i, layer in enumerate(layers):
             x = layer.forward_frames_last(x) if frames_last else layer(x)
             if i in keep:
                 kept.append(x.transpose(1, 2) if frames_last else x)
@@ -388,8 +394,8 @@ class DecoderTerms(NamedTuple):
     """What a decoder layer reuses across DDIM steps: the condition half of its query/key projections
     plus their biases, and its window mask ``(T, kernel_size)``.
 
-    ``frames_last=False`` (the autograd path): ``qk (B, 2 d_model, T)``. ``frames_last=True`` (the
-    inference path): ``qk (B, T, 3 d_model)``, the value projection's bias appended.
+    ``frames_last=False`` (the autograd path): ``qk (B, 2 d_model, T)``; ``frames_last=True`` (the
+    inference path): ``qk (B, T, 2 d_model)``.
     """
 
     qk: torch.Tensor
@@ -426,8 +432,6 @@ class DecoderLayer(nn.Module):
         w = torch.cat([self.att_linear_q.weight[:, d:, 0], self.att_linear_k.weight[:, d:, 0]], 0)
         bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k)])
         if frames_last:
-            w = torch.cat([w, w.new_zeros(d, w.shape[1])])
-            bias = torch.cat([bias, _bias(self.att_linear_v)])
             return DecoderTerms(_linear_frames_last(c.transpose(1, 2), w, bias), keep, True)
         qk = torch.baddbmm(bias[None, :, None].expand(c.shape[0], -1, c.shape[2]), w.expand(c.shape[0], -1, -1), c)
         return DecoderTerms(qk, keep)
@@ -436,8 +440,11 @@ class DecoderLayer(nn.Module):
         """:meth:`forward` on frames-last ``x (B, T, d_model)`` with frames-last ``terms``."""
         d = self.d_model
         xd = self.dropout(x)
-        w = torch.cat([self.att_linear_q.weight[:, :d], self.att_linear_k.weight[:, :d], self.att_linear_v.weight])
-        return _attention_conv_ffn_frames_last(self, x, xd, _linear_frames_last(xd, w[:, :, 0], terms.qk), terms.keep)
+        # separate (contiguous) query/key and value products: the value needs no condition term to add
+        w_qk = torch.cat([self.att_linear_q.weight[:, :d, 0], self.att_linear_k.weight[:, :d, 0]])
+        q, k = _linear_frames_last(xd, w_qk, terms.qk).split(d, dim=-1)
+        v = _linear_frames_last(xd, self.att_linear_v.weight[:, :, 0], _bias(self.att_linear_v))
+        return _attention_conv_ffn_frames_last(self, x, xd, (q, k, v), terms.keep)
 
     def forward(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
         if terms.frames_last:
