@@ -23,6 +23,13 @@ BUILD_TOOLS = ["ninja", "setuptools>=77", "wheel"]
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 
+#: The test sessions' venvs see the interpreter's own site-packages, so a torch (and triton) installed
+#: there once is reused instead of being unpacked into every venv again (about 40 s each); ``.ci/run``
+#: installs the pinned pair there first. Without them, each session installs its own as before. What a
+#: session installs itself (the packages under test, pytest, ...) comes first on its path. ``wheels``
+#: and ``isolated_install`` keep fully isolated venvs: they test clean installs.
+SHARES_TORCH = {"venv_params": ["--system-site-packages"]}
+
 #: folder → distribution, in dependency order
 PACKAGES = {
     "packages/core": "tal-core",
@@ -66,7 +73,7 @@ def run_pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = N
     )
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def core(session: nox.Session) -> None:
     """tal-core against its installed wheel."""
     session.install(TORCH, *PYTEST, "tensorboard")
@@ -74,7 +81,7 @@ def core(session: nox.Session) -> None:
     run_pytest(session, "packages/core/tests")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def cuda_ops(session: nox.Session) -> None:
     """tal-cuda-ops: C++ kernels built at install, Triton kernels under TRITON_INTERPRET=1 on CPU."""
     session.install(TORCH, TRITON, *BUILD_TOOLS, *PYTEST)
@@ -89,7 +96,7 @@ def isolated_install(session: nox.Session) -> None:
     run_pytest(session, "packages/cuda-ops/tests/test_isolated_install.py", env={"TAL_TEST_ISOLATED_INSTALL": "1"})
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def loc_actionformer(session: nox.Session) -> None:
     """tal-loc-actionformer with the tal-core and tal-cuda-ops it depends on."""
     session.install(TORCH, *BUILD_TOOLS, *PYTEST)
@@ -97,7 +104,7 @@ def loc_actionformer(session: nox.Session) -> None:
     run_pytest(session, "packages/loc-actionformer/tests")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def seg_tst(session: nox.Session) -> None:
     """tal-seg-tst with tal-core."""
     session.install(TORCH, *PYTEST)
@@ -105,7 +112,7 @@ def seg_tst(session: nox.Session) -> None:
     run_pytest(session, "packages/seg-tst/tests")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def skeleton_lst(session: nox.Session) -> None:
     """tal-skeleton-lst with tal-core and tal-cuda-ops (graph aggregation; Triton path under the interpreter)."""
     session.install(TORCH, TRITON, *BUILD_TOOLS, *PYTEST)
@@ -113,7 +120,7 @@ def skeleton_lst(session: nox.Session) -> None:
     run_pytest(session, "packages/skeleton-lst/tests")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def stream_rl(session: nox.Session) -> None:
     """tal-stream-rl with tal-core."""
     session.install(TORCH, *PYTEST)
@@ -121,7 +128,7 @@ def stream_rl(session: nox.Session) -> None:
     run_pytest(session, "packages/stream-rl/tests")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def example_plugin(session: nox.Session) -> None:
     """The third-party plugin example, installed beside tal-core the way an outside author would."""
     session.install(TORCH, *PYTEST)
@@ -137,7 +144,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session
+@nox.session(**SHARES_TORCH)
 def typecheck(session: nox.Session) -> None:
     """mypy on every package."""
     session.install(TORCH, "mypy>=1.10", "types-PyYAML")
