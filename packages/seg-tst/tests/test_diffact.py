@@ -17,6 +17,7 @@ from tal.seg_tst.config import DiffActConfig
 from tal.seg_tst.modeling.diffact import (
     cosine_beta_schedule,
     ddim_time_pairs,
+    dilated_conv_frames_last,
     local_window_attention,
     local_window_attention_frames_last,
     schedule_tensors,
@@ -108,6 +109,16 @@ def test_frames_last_attention_equals_gathered_oracle(t_len: int, kernel: int, d
     out = local_window_attention_frames_last(q, k, v, kernel, dilation, 5, accumulate=into)
     assert out is into
     torch.testing.assert_close(out, base + ref.transpose(1, 2), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dilation", [1, 8, 128, 256, 1024])
+def test_frames_last_dilated_conv_equals_conv1d(dilation: int) -> None:
+    # 128 and up take the shifted-taps products (1024 > T: only the centre tap lies inside the video)
+    conv = torch.nn.Conv1d(6, 4, 5, padding=2 * dilation, dilation=dilation)
+    x = torch.randn(2, 6, 300)
+    with torch.no_grad():
+        ours = dilated_conv_frames_last(conv, x.transpose(1, 2).contiguous())
+        torch.testing.assert_close(ours, conv(x).transpose(1, 2), rtol=1e-5, atol=1e-5)
 
 
 def test_inference_path_equals_the_oracle() -> None:

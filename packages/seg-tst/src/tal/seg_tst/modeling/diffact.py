@@ -254,16 +254,30 @@ def local_window_attention_frames_last(
     return out
 
 
+#: From this dilation on, :func:`dilated_conv_frames_last` adds one product per kernel tap over shifted
+#: row ranges instead of calling oneDNN, whose channels-last kernel slows down about 2x there while the
+#: products' cost does not depend on the dilation (``benchmarks/seg_tst_inference.py``).
+SHIFTED_TAPS_MIN_DILATION = 128
+
+
 def dilated_conv_frames_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv`` (``padding = dilation * (kernel // 2)``) on frames-last ``x (B, T, C_in)`` → ``(B, T, C_out)``,
-    as a channels-last 2-D convolution over a height-1 image (no layout copy either way)."""
+    """``conv`` (``padding = dilation * (kernel // 2)``) on frames-last ``x (B, T, C_in)`` → ``(B, T, C_out)``:
+    a channels-last 2-D convolution over a height-1 image (no layout copy either way), or from
+    ``SHIFTED_TAPS_MIN_DILATION`` on, ``bias + sum_j x[t + (j - K // 2) d] @ W_j.T`` over the taps ``j``."""
+    dilation = cast(tuple[int, ...], conv.dilation)[0]
+    if dilation >= SHIFTED_TAPS_MIN_DILATION:
+        b, t_len, _ = x.shape
+        out = _bias(conv).expand(b, t_len, -1).contiguous()
+        for j, lo, hi, off in _shifted_ranges(t_len, conv.weight.shape[2], dilation):
+            out[:, lo:hi].baddbmm_(x[:, lo + off : hi + off], conv.weight[:, :, j].t().expand(b, -1, -1))
+        return out
     image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T), channels-last strides
     out = F.conv2d(
         image.contiguous(memory_format=torch.channels_last),
         conv.weight.unsqueeze(2),
         conv.bias,
         padding=(0, cast(tuple[int, ...], conv.padding)[0]),
-        dilation=(1, cast(tuple[int, ...], conv.dilation)[0]),
+        dilation=(1, dilation),
     )
     return out.squeeze(2).transpose(1, 2)
 
