@@ -17,7 +17,6 @@ from tal.seg_tst.config import DiffActConfig
 from tal.seg_tst.modeling.diffact import (
     cosine_beta_schedule,
     ddim_time_pairs,
-    dilated_conv_frames_last,
     local_window_attention,
     local_window_attention_frames_last,
     schedule_tensors,
@@ -31,6 +30,7 @@ from tal.seg_tst.modeling.frame_losses import (
     smoothing_loss,
     soft_targets,
 )
+from tal.seg_tst.modeling.frames_last import dilated_conv_frames_last
 
 
 def tiny_config(**kw) -> DiffActConfig:

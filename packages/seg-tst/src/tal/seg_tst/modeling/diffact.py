@@ -33,6 +33,8 @@ from torch import nn
 
 from tal.seg_tst.config import DiffActConfig
 from tal.seg_tst.modeling.frame_losses import boundary_loss, frame_ce_loss, smoothing_loss, soft_targets
+from tal.seg_tst.modeling.frames_last import conv_bias as _bias
+from tal.seg_tst.modeling.frames_last import dilated_conv_frames_last, linear_frames_last, shifted_ranges
 
 INVALID_KEY_BIAS = 1e-6  # the release adds log(mask + 1e-6) to attention logits
 
@@ -174,12 +176,6 @@ def local_window_attention(
     return out.transpose(1, 2)
 
 
-def _bias(conv: nn.Conv1d) -> torch.Tensor:
-    if conv.bias is None:
-        raise ValueError("DiffAct's convolutions all have a bias")
-    return conv.bias
-
-
 def _conv1x1(conv: nn.Conv1d, x: torch.Tensor, bias: bool = True) -> torch.Tensor:
     """A kernel-1 convolution of ``x (B, C_in, T)`` as one matrix product (faster than the conv on CPU)."""
     w = conv.weight[:, :, 0]
@@ -211,18 +207,6 @@ def norm_ffn_residual(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> t
 # convolution runs as a channels-last oneDNN convolution, the window attention reads shifted row ranges
 # instead of padded copies, and the instance norm's statistics are column means
 # (``benchmarks/seg_tst_inference.py``).
-def _shifted_ranges(t_len: int, kernel_size: int, dilation: int) -> list[tuple[int, int, int, int]]:
-    """``(j, lo, hi, offset)`` per window slot ``j`` whose key frames ``t + offset`` lie in the video for
-    ``lo <= t < hi`` (slots wholly outside the video are left out)."""
-    out = []
-    for j in range(kernel_size):
-        offset = (j - kernel_size // 2) * dilation
-        lo, hi = max(0, -offset), min(t_len, t_len - offset)
-        if lo < hi:
-            out.append((j, lo, hi, offset))
-    return out
-
-
 def local_window_attention_frames_last(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -241,7 +225,7 @@ def local_window_attention_frames_last(
     ``accumulate`` ``(B, T, C_v)``: add the result into it in place and return it.
     """
     b, t_len, _ = q.shape
-    ranges = _shifted_ranges(t_len, kernel_size, dilation)
+    ranges = shifted_ranges(t_len, kernel_size, dilation)
     logits = q.new_zeros(b, t_len, kernel_size)
     for j, lo, hi, off in ranges:
         logits[:, lo:hi, j] = torch.linalg.vecdot(q[:, lo:hi], k[:, lo + off : hi + off])
@@ -252,40 +236,6 @@ def local_window_attention_frames_last(
     for j, lo, hi, off in ranges:
         out[:, lo:hi].addcmul_(att[:, lo:hi, j : j + 1], v[:, lo + off : hi + off])
     return out
-
-
-#: From this dilation on, :func:`dilated_conv_frames_last` adds one product per kernel tap over shifted
-#: row ranges instead of calling oneDNN, whose channels-last kernel slows down about 2x there while the
-#: products' cost does not depend on the dilation (``benchmarks/seg_tst_inference.py``).
-SHIFTED_TAPS_MIN_DILATION = 128
-
-
-def dilated_conv_frames_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv`` (``padding = dilation * (kernel // 2)``) on frames-last ``x (B, T, C_in)`` → ``(B, T, C_out)``:
-    a channels-last 2-D convolution over a height-1 image (no layout copy either way), or from
-    ``SHIFTED_TAPS_MIN_DILATION`` on, ``bias + sum_j x[t + (j - K // 2) d] @ W_j.T`` over the taps ``j``."""
-    dilation = cast(tuple[int, ...], conv.dilation)[0]
-    if dilation >= SHIFTED_TAPS_MIN_DILATION:
-        b, t_len, _ = x.shape
-        out = _bias(conv).expand(b, t_len, -1).contiguous()
-        for j, lo, hi, off in _shifted_ranges(t_len, conv.weight.shape[2], dilation):
-            out[:, lo:hi].baddbmm_(x[:, lo + off : hi + off], conv.weight[:, :, j].t().expand(b, -1, -1))
-        return out
-    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T), channels-last strides
-    out = F.conv2d(
-        image.contiguous(memory_format=torch.channels_last),
-        conv.weight.unsqueeze(2),
-        conv.bias,
-        padding=(0, cast(tuple[int, ...], conv.padding)[0]),
-        dilation=(1, dilation),
-    )
-    return out.squeeze(2).transpose(1, 2)
-
-
-def _linear_frames_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``x (B, T, C_in) @ weight.T + bias`` for ``weight (C_out, C_in)``, ``bias`` ``(C_out,)`` or ``(B, T, C_out)``."""
-    b = x.shape[0]
-    return torch.baddbmm(bias.expand(b, x.shape[1], -1), x, weight.t().expand(b, -1, -1))
 
 
 def norm_ffn_residual_frames_last(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> torch.Tensor:
@@ -349,7 +299,7 @@ class EncoderLayer(nn.Module):
         xd = self.dropout(x)
         w = torch.cat([self.att_linear_q.weight, self.att_linear_k.weight, self.att_linear_v.weight])[:, :, 0]
         bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k), _bias(self.att_linear_v)])
-        q, k, v = _linear_frames_last(xd, w, bias).split(self.d_model, dim=-1)
+        q, k, v = linear_frames_last(xd, w, bias).split(self.d_model, dim=-1)
         return _attention_conv_ffn_frames_last(self, x, xd, (q, k, v), None)
 
 
@@ -446,7 +396,7 @@ class DecoderLayer(nn.Module):
         w = torch.cat([self.att_linear_q.weight[:, d:, 0], self.att_linear_k.weight[:, d:, 0]], 0)
         bias = torch.cat([_bias(self.att_linear_q), _bias(self.att_linear_k)])
         if frames_last:
-            return DecoderTerms(_linear_frames_last(c.transpose(1, 2), w, bias), keep, True)
+            return DecoderTerms(linear_frames_last(c.transpose(1, 2), w, bias), keep, True)
         qk = torch.baddbmm(bias[None, :, None].expand(c.shape[0], -1, c.shape[2]), w.expand(c.shape[0], -1, -1), c)
         return DecoderTerms(qk, keep)
 
@@ -456,8 +406,8 @@ class DecoderLayer(nn.Module):
         xd = self.dropout(x)
         # separate (contiguous) query/key and value products: the value needs no condition term to add
         w_qk = torch.cat([self.att_linear_q.weight[:, :d, 0], self.att_linear_k.weight[:, :d, 0]])
-        q, k = _linear_frames_last(xd, w_qk, terms.qk).split(d, dim=-1)
-        v = _linear_frames_last(xd, self.att_linear_v.weight[:, :, 0], _bias(self.att_linear_v))
+        q, k = linear_frames_last(xd, w_qk, terms.qk).split(d, dim=-1)
+        v = linear_frames_last(xd, self.att_linear_v.weight[:, :, 0], _bias(self.att_linear_v))
         return _attention_conv_ffn_frames_last(self, x, xd, (q, k, v), terms.keep)
 
     def forward(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
@@ -529,9 +479,9 @@ class DiffActDecoder(nn.Module):
         if not terms[0].frames_last:
             return self.conv_out(self.module(self.conv_in(event), terms, emb))
         conv_in, conv_out = self.conv_in, self.conv_out
-        x = _linear_frames_last(event.transpose(1, 2), conv_in.weight[:, :, 0], _bias(conv_in))
+        x = linear_frames_last(event.transpose(1, 2), conv_in.weight[:, :, 0], _bias(conv_in))
         x = self.module(x, terms, emb)
-        return _linear_frames_last(x, conv_out.weight[:, :, 0], _bias(conv_out)).transpose(1, 2)
+        return linear_frames_last(x, conv_out.weight[:, :, 0], _bias(conv_out)).transpose(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tal.seg_tst.modeling.frames_last import conv_bias, dilated_conv_frames_last, linear_frames_last
 from tal.seg_tst.modeling.segments import (
     Segmentation,
     near_boundaries,
@@ -66,6 +67,11 @@ class DilatedResidualLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.dropout(self.conv_in(F.relu(self.conv_dilated(x))))
 
+    def forward_frames_last(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on frames-last ``x (B, T, C)``."""
+        h = torch.relu_(dilated_conv_frames_last(self.conv_dilated, x))
+        return x + self.dropout(linear_frames_last(h, self.conv_in.weight[:, :, 0], conv_bias(self.conv_in)))
+
 
 class PixelDecoder(nn.Module):
     """TST's frame encoder: a single-stage dilated TCN returning every layer's output ``(B, C, T)``."""
@@ -81,6 +87,16 @@ class PixelDecoder(nn.Module):
         feats = []
         for layer in self.layers:
             out = layer(out)
+            feats.append(out)
+        return feats
+
+    def forward_frames_last(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`forward` on frames-last ``x (B, T, C)``: every layer's output ``(B, T, C)``."""
+        out = linear_frames_last(x, self.conv_in.weight[:, :, 0], conv_bias(self.conv_in))
+        feats = []
+        layers: list[DilatedResidualLayer] = list(self.layers)  # type: ignore[arg-type]
+        for layer in layers:
+            out = layer.forward_frames_last(out)
             feats.append(out)
         return feats
 
@@ -283,9 +299,12 @@ class TSTRefiner(nn.Module):
         if frame_features.shape[-1] == 0:
             raise ValueError("cannot refine a video of 0 frames")
         x = self.feat_down(frame_features[0].T)  # (T, inner)
-        pd = self.pixel_decoder(x.T.unsqueeze(0))
-        memory1 = self.pd_proj(pd[-3][0].T)  # (T, H)
-        memory2 = self.pd_proj2(pd[-2][0].T)
+        if torch.is_grad_enabled():
+            pd = [f[0].T for f in self.pixel_decoder(x.T.unsqueeze(0))]  # (T, inner) each
+        else:  # inference: the pixel decoder runs frames-last (no layout copies)
+            pd = [f[0] for f in self.pixel_decoder.forward_frames_last(x.unsqueeze(0))]
+        memory1 = self.pd_proj(pd[-3])  # (T, H)
+        memory2 = self.pd_proj2(pd[-2])
 
         action_idx = frame_predictions[0].argmax(0)
         seg = segments_of(action_idx)
@@ -303,7 +322,7 @@ class TSTRefiner(nn.Module):
         return TSTOutput(
             segment_cls=self.class_head(refined),
             mask_embed=self.mask_head(refined),
-            mask_features=pd[-1],
+            mask_features=pd[-1].T.unsqueeze(0),
             action_idx=action_idx,
             segments=seg,
         )
