@@ -204,8 +204,8 @@ def norm_ffn_residual(x: torch.Tensor, h: torch.Tensor, ffn: nn.Sequential) -> t
 # ---------------------------------------------------------------------------------------------
 # Without autograd the encoder and the decoder keep their activations frames-last from the first layer
 # to the last: the projections are one matrix product each with the frame axis as rows, the dilated
-# convolution runs as a channels-last oneDNN convolution, the window attention reads shifted row ranges
-# instead of padded copies, and the instance norm's statistics are column means
+# convolution is :func:`~tal.seg_tst.modeling.frames_last.dilated_conv_frames_last`, the window attention
+# reads shifted row ranges instead of padded copies, and the instance norm's statistics are column means
 # (``benchmarks/seg_tst_inference.py``).
 def local_window_attention_frames_last(
     q: torch.Tensor,
