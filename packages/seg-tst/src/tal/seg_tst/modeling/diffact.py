@@ -33,8 +33,13 @@ from torch import nn
 
 from tal.seg_tst.config import DiffActConfig
 from tal.seg_tst.modeling.frame_losses import boundary_loss, frame_ce_loss, smoothing_loss, soft_targets
+from tal.seg_tst.modeling.frames_last import (
+    conv1x1_frames_last,
+    dilated_conv_frames_last,
+    linear_frames_last,
+    shifted_ranges,
+)
 from tal.seg_tst.modeling.frames_last import conv_bias as _bias
-from tal.seg_tst.modeling.frames_last import dilated_conv_frames_last, linear_frames_last, shifted_ranges
 
 INVALID_KEY_BIAS = 1e-6  # the release adds log(mask + 1e-6) to attention logits
 
@@ -149,23 +154,20 @@ def local_window_attention(
     keys outside the video are zero vectors whose logits get ``log(1e-6)`` added, the others
     ``log(1 + 1e-6)``; after the softmax the outside weights are set to zero (not renormalised).
 
-    Frames-last copies of the padded keys and values make every window slot a contiguous block of
-    rows: without autograd the logits are one batched matmul over an overlapping strided view of
-    the keys; with autograd one product per slot (the strided view's backward is slow).
+    When the logits need no gradient this is :func:`local_window_attention_frames_last` on transposed
+    views. Otherwise frames-last copies of the padded keys and values make every window slot a
+    contiguous block of rows, with one product per slot for the logits.
     ``window_keep`` is :func:`_window_bias` when the caller has it already.
     """
-    b, c, t_len = q.shape
+    if not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)):
+        qkv = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return local_window_attention_frames_last(*qkv, kernel_size, dilation, scale_dim, window_keep).transpose(1, 2)
+    t_len = q.shape[2]
     pad = (kernel_size // 2) * dilation
     kt = _padded_frames_last(k, pad)  # (B, T + 2p, C)
     vt = _padded_frames_last(v, pad)
     qt = q.transpose(1, 2)  # (B, T, C)
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad):
-        logits = torch.stack(
-            [(qt * kt[:, j * dilation : j * dilation + t_len]).sum(-1) for j in range(kernel_size)], -1
-        )
-    else:
-        windows = kt.as_strided((b, t_len, kernel_size, c), (kt.stride(0), c, dilation * c, 1))
-        logits = torch.matmul(windows, qt.unsqueeze(-1)).squeeze(-1)  # (B, T, K)
+    logits = torch.stack([(qt * kt[:, j * dilation : j * dilation + t_len]).sum(-1) for j in range(kernel_size)], -1)
     keep = window_keep if window_keep is not None else _window_bias(t_len, kernel_size, dilation, q.device)
     keep = keep.to(logits.dtype)
     att = torch.softmax(logits / np.sqrt(scale_dim) + torch.log(keep + INVALID_KEY_BIAS), dim=-1) * keep
@@ -407,7 +409,7 @@ class DecoderLayer(nn.Module):
         # separate (contiguous) query/key and value products: the value needs no condition term to add
         w_qk = torch.cat([self.att_linear_q.weight[:, :d, 0], self.att_linear_k.weight[:, :d, 0]])
         q, k = linear_frames_last(xd, w_qk, terms.qk).split(d, dim=-1)
-        v = linear_frames_last(xd, self.att_linear_v.weight[:, :, 0], _bias(self.att_linear_v))
+        v = conv1x1_frames_last(self.att_linear_v, xd)
         return _attention_conv_ffn_frames_last(self, x, xd, (q, k, v), terms.keep)
 
     def forward(self, x: torch.Tensor, terms: DecoderTerms) -> torch.Tensor:
@@ -441,14 +443,11 @@ class DecoderStack(nn.Module):
     def forward(self, x: torch.Tensor, terms: list[DecoderTerms], time_emb: torch.Tensor) -> torch.Tensor:
         """``x (B, d_model, T)``, or ``(B, T, d_model)`` when ``terms`` are frames-last; same layout out."""
         layers: list[DecoderLayer] = list(self.layers)  # type: ignore[arg-type]
-        if terms and terms[0].frames_last:
-            x = x + self.time_proj(_swish(time_emb))[:, None, :]
-            for layer, t in zip(layers, terms, strict=True):
-                x = layer.forward_frames_last(x, t)
-            return x
-        x = x + self.time_proj(_swish(time_emb))[:, :, None]
+        frames_last = bool(terms) and terms[0].frames_last
+        time_bias = self.time_proj(_swish(time_emb))
+        x = x + (time_bias[:, None, :] if frames_last else time_bias[:, :, None])
         for layer, t in zip(layers, terms, strict=True):
-            x = layer(x, t)
+            x = layer.forward_frames_last(x, t) if frames_last else layer(x, t)
         return x
 
 
@@ -478,10 +477,8 @@ class DiffActDecoder(nn.Module):
         terms = self.condition_terms(cond, not torch.is_grad_enabled()) if terms is None else terms
         if not terms[0].frames_last:
             return self.conv_out(self.module(self.conv_in(event), terms, emb))
-        conv_in, conv_out = self.conv_in, self.conv_out
-        x = linear_frames_last(event.transpose(1, 2), conv_in.weight[:, :, 0], _bias(conv_in))
-        x = self.module(x, terms, emb)
-        return linear_frames_last(x, conv_out.weight[:, :, 0], _bias(conv_out)).transpose(1, 2)
+        x = self.module(conv1x1_frames_last(self.conv_in, event.transpose(1, 2)), terms, emb)
+        return conv1x1_frames_last(self.conv_out, x).transpose(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------

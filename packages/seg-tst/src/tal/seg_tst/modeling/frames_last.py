@@ -66,3 +66,8 @@ def linear_frames_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     """``x (B, T, C_in) @ weight.T + bias`` for ``weight (C_out, C_in)``, ``bias`` ``(C_out,)`` or ``(B, T, C_out)``."""
     b = x.shape[0]
     return torch.baddbmm(bias.expand(b, x.shape[1], -1), x, weight.t().expand(b, -1, -1))
+
+
+def conv1x1_frames_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """The kernel-1 convolution ``conv`` on frames-last ``x (B, T, C_in)`` → ``(B, T, C_out)``."""
+    return linear_frames_last(x, conv.weight[:, :, 0], conv_bias(conv))

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tal.seg_tst.modeling.frames_last import conv_bias, dilated_conv_frames_last, linear_frames_last
+from tal.seg_tst.modeling.frames_last import conv1x1_frames_last, dilated_conv_frames_last
 from tal.seg_tst.modeling.segments import (
     Segmentation,
     near_boundaries,
@@ -70,7 +70,7 @@ class DilatedResidualLayer(nn.Module):
     def forward_frames_last(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on frames-last ``x (B, T, C)``."""
         h = torch.relu_(dilated_conv_frames_last(self.conv_dilated, x))
-        return x + self.dropout(linear_frames_last(h, self.conv_in.weight[:, :, 0], conv_bias(self.conv_in)))
+        return x + self.dropout(conv1x1_frames_last(self.conv_in, h))
 
 
 class PixelDecoder(nn.Module):
@@ -92,7 +92,7 @@ class PixelDecoder(nn.Module):
 
     def forward_frames_last(self, x: torch.Tensor) -> list[torch.Tensor]:
         """:meth:`forward` on frames-last ``x (B, T, C)``: every layer's output ``(B, T, C)``."""
-        out = linear_frames_last(x, self.conv_in.weight[:, :, 0], conv_bias(self.conv_in))
+        out = conv1x1_frames_last(self.conv_in, x)
         feats = []
         layers: list[DilatedResidualLayer] = list(self.layers)  # type: ignore[arg-type]
         for layer in layers:
