@@ -5,8 +5,8 @@ BatchNorm statistics) on ``(1, 3, 64, 25, 2)``; the baseline, measured in the sa
 weights and input, is the release's computation written plainly (per-subset ``torch.einsum``, the
 test oracle in ``packages/skeleton-lst/tests/oracles``). Prints the median latency of each, the
 ratio, and the largest logit difference. Unless ``--no-compile``, also the same model under
-``torch.compile(model, options={"freezing": True})`` (Inductor constant-folds the frozen eval weights and
-prepacks them for oneDNN; the compile time is printed too), the way to evaluate many samples. Run from a
+``torch.compile(model, options={"freezing": True})`` (Inductor constant-folds the frozen eval weights, the
+BatchNorm folding included; the compile time is printed too), the way to evaluate many samples. Run from a
 checkout: ``python benchmarks/skeleton_lst_inference_cpu.py [--repeats 30] [--threads N] [--no-compile]``.
 """
 
