@@ -16,6 +16,12 @@ with ``strict=True``. The computation is the release's, rearranged for speed wit
   ``UnitGCN.aggregation`` selects a path explicitly;
 * in eval mode the BatchNorms are folded into the convolutions before them.
 
+Inference on the CPU (eval mode, no gradient, float32, not while ``torch.compile`` traces) goes instead
+through :mod:`tal.skeleton_lst.modeling.ctrgcn_inference`: standard ``(N, C, T, V)`` tensors, a few large
+matrix products on weights prepared once (:meth:`TCNGCNUnit.inference_weights`, cached by
+:meth:`CTRGCN.inference_weights` until a parameter or buffer changes); ``CTRGCN.cpu_inference = False``
+turns it off.
+
 ``tests/oracles/ctrgcn_einsum.py`` states the release's per-subset computation plainly and the tests
 check the two agree.
 """
@@ -32,6 +38,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tal.cuda_ops import graph_aggregate
+from tal.skeleton_lst.modeling.ctrgcn_inference import (
+    GCNWeights,
+    TCNWeights,
+    TemporalConvWeights,
+    UnitWeights,
+    unit_forward,
+)
 
 __all__ = ["CTRGC", "CTRGCN", "MultiScaleTemporalConv", "TCNGCNUnit", "TemporalConv", "UnitGCN", "UnitTCN"]
 
@@ -124,6 +137,18 @@ class TemporalConv(nn.Module):
         if not self.training:
             return conv2d(self.conv, x, *fold_batchnorm(self.conv, self.bn))
         return self.bn(conv2d(self.conv, x))
+
+    def inference_weights(self, extra_bias: Tensor) -> TemporalConvWeights:
+        """The folded convolution, ``extra_bias (C,)`` added to its bias."""
+        weight, bias = fold_batchnorm(self.conv, self.bn)
+        pair = cast(tuple[int, int], self.conv.padding)
+        return TemporalConvWeights(
+            weight.contiguous(),
+            bias + extra_bias,
+            pair,
+            cast(tuple[int, int], self.conv.stride),
+            cast(tuple[int, int], self.conv.dilation),
+        )
 
 
 class MultiScaleTemporalConv(nn.Module):
@@ -227,6 +252,39 @@ class MultiScaleTemporalConv(nn.Module):
         outs.append(_affine(pooled, *bn_affine(_typed(pool_branch[4], _BN))))
         outs.append(parts[-1])
         return channels_last(torch.cat(outs, dim=1))
+
+    def inference_weights(self, residual: Tensor | None, residual_bias: Tensor | None, identity: bool) -> TCNWeights:
+        """Eval-mode weights (:class:`TCNWeights`), with the unit's folded residual convolution
+        ``residual (C, C_in)`` (or ``None``) whose bias ``(C,)`` goes into the branches' biases."""
+        branches = self._branches()
+        cb = self.branch_channels
+        folded = [fold_batchnorm(_typed(b[0], nn.Conv2d), _typed(b[1], _BN)) for b in branches]
+        extras = (folded[0][1].new_zeros(4 * cb) if residual_bias is None else residual_bias).split(cb)
+        joint = len(folded) if self.stride == 1 else len(folded) - 1
+        entry_biases = [b for _, b in folded[:joint]]
+        if joint == len(folded):  # the last branch's bias also carries the residual's
+            entry_biases[3] = entry_biases[3] + extras[3]
+        pool = _typed(branches[self.num_dilated][3], nn.MaxPool2d)
+        if (pool.kernel_size, pool.padding) not in (((3, 1), (1, 0)), ((3, 1), [1, 0])):
+            raise ValueError(f"the CPU inference path pools (3, 1) windows padded by (1, 0), not {pool}")
+        scale, shift = bn_affine(_typed(branches[self.num_dilated][4], _BN))
+        strided, strided_bias = None, None
+        if joint < len(folded):
+            strided, strided_bias = folded[3][0].flatten(1).contiguous(), (folded[3][1] + extras[3]).view(-1, 1)
+        temporal = [_typed(b[3], TemporalConv).inference_weights(extras[i]) for i, b in enumerate(branches[:2])]
+        return TCNWeights(
+            branch_channels=cb,
+            stride=self.stride,
+            entry=torch.cat([w.flatten(1) for w, _ in folded[:joint]]).contiguous(),
+            entry_bias=torch.cat(entry_biases).view(-1, 1),
+            temporal=(temporal[0], temporal[1]),
+            pool_scale=scale.view(1, -1, 1, 1),
+            pool_shift=(shift + extras[2]).view(1, -1, 1, 1),
+            strided=strided,
+            strided_bias=strided_bias,
+            residual=residual,
+            identity=identity,
+        )
 
 
 class CTRGC(nn.Module):
@@ -387,6 +445,31 @@ class UnitGCN(nn.Module):
         w, b = fold_batchnorm(conv, bn)
         return conv2d(conv, x, w, b + shift)
 
+    def inference_weights(self) -> GCNWeights:
+        """Eval-mode weights for :func:`tal.skeleton_lst.modeling.ctrgcn_inference.gcn_forward`."""
+        convs = self.subsets()
+        k, v = self.num_subset, self.PA.shape[-1]
+        scale, shift = bn_affine(self.bn)
+        query, query_bias = _stack_1x1([c.conv1 for c in convs] + [c.conv2 for c in convs])
+        w3 = torch.stack([c.conv3.weight.flatten(1) for c in convs])  # (K, C, C_in)
+        b3 = torch.stack([c.conv3.bias for c in convs if c.conv3.bias is not None])  # (K, C)
+        features = torch.cat([w3, b3.unsqueeze(-1)], dim=-1) * scale.view(1, -1, 1)  # (K, C, C_in + 1)
+        down, bias = None, shift
+        if self.down is not None:
+            assert isinstance(self.down, nn.Sequential)
+            wd, bd = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
+            down, bias = wd.flatten(1).contiguous(), shift + bd
+        return GCNWeights(
+            query=query,
+            query_bias=query_bias.view(-1, 1),
+            topology=self._topology_weight(),
+            pa=self.PA.reshape(k, v * v),
+            features=features.transpose(0, 1).reshape(-1, features.shape[-1]).contiguous(),
+            down=down,
+            identity=self.has_residual and self.down is None,
+            bias=bias,
+        )
+
 
 class UnitTCN(nn.Module):
     """1x1 (or ``(k, 1)``) strided temporal convolution + BatchNorm: the unit's residual path."""
@@ -417,6 +500,21 @@ class TCNGCNUnit(nn.Module):
         self.has_residual = residual
         if residual and not self.identity_residual:
             self.residual = UnitTCN(in_channels, out_channels, kernel_size=1, stride=stride)
+
+    def inference_weights(self) -> UnitWeights:
+        """Eval-mode weights for :func:`tal.skeleton_lst.modeling.ctrgcn_inference.unit_forward`."""
+        residual, residual_bias = None, None
+        if self.residual is not None:
+            tcn = _typed(self.residual, UnitTCN)
+            if tcn.conv.kernel_size != (1, 1):
+                raise ValueError(f"the CPU inference path takes 1x1 residual convolutions, not {tcn.conv}")
+            weight, residual_bias = fold_batchnorm(tcn.conv, tcn.bn)
+            residual = weight.flatten(1).contiguous()
+        tcn1 = _typed(self.tcn1, MultiScaleTemporalConv)
+        return UnitWeights(
+            _typed(self.gcn1, UnitGCN).inference_weights(),
+            tcn1.inference_weights(residual, residual_bias, self.identity_residual),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.tcn1(self.gcn1(x))
@@ -465,6 +563,8 @@ class CTRGCN(nn.Module):
         nn.init.normal_(self.fc.weight, 0.0, math.sqrt(2.0 / num_class))
         _bn_init(self.data_bn, 1.0)
         self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
+        self.cpu_inference = True  # False: eval on the CPU through the modules' own forward
+        self._inference_cache: tuple[tuple[Any, ...], list[UnitWeights]] | None = None
 
     def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """One group: the release's SGD decays every parameter (biases and norms included)."""
@@ -483,16 +583,51 @@ class CTRGCN(nn.Module):
                 f"got {tuple(x.shape)}"
             )
 
+    def uses_cpu_inference(self, x: Tensor) -> bool:
+        """Whether :meth:`encode` runs ``x`` through :mod:`~tal.skeleton_lst.modeling.ctrgcn_inference`: eval
+        mode, no gradient recorded, a float32 or float64 CPU input, not under ``torch.compile``,
+        ``cpu_inference`` on."""
+        return (
+            self.cpu_inference
+            and not self.training
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and not torch.compiler.is_compiling()
+        )
+
+    def inference_weights(self) -> list[UnitWeights]:
+        """Every unit's eval-mode weights, prepared once and kept until a parameter or buffer of a unit
+        changes (in place, by loading a state dict, or by moving the model)."""
+        tensors = [t for unit in self.units() for t in (*unit.parameters(), *unit.buffers())]
+        key = tuple((t.data_ptr(), t._version) for t in tensors)  # a new dtype or device is a new data_ptr
+        if self._inference_cache is None or self._inference_cache[0] != key:
+            with torch.inference_mode(False), torch.no_grad():
+                weights = [_typed(unit, TCNGCNUnit).inference_weights() for unit in self.units()]
+            self._inference_cache = (key, weights)
+        return self._inference_cache[1]
+
     def encode(self, x: Tensor) -> Tensor:
         """Skeletons ``(N, C, T, V, M)`` -> final features ``(N, M, 256, T', V)`` (``T' = ceil(ceil(T/2)/2)``)."""
         self.check_input(x)
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)
         x = self.data_bn(x)
+        if self.uses_cpu_inference(x):
+            x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v).contiguous()
+            for weights in self.inference_weights():
+                x = unit_forward(weights, x)
+            return x.view(n, m, x.shape[1], x.shape[2], v)
         x = x.view(n, m, v, c, t).permute(0, 1, 4, 2, 3).reshape(n * m, t, v, c).permute(0, 3, 1, 2)  # channels-last
         for unit in self.units():
             x = unit(x)
         return x.view(n, m, x.shape[1], x.shape[2], v)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles and copies leave the prepared inference weights out (they are rebuilt on first use)."""
+        state = dict(super().__getstate__())
+        state["_inference_cache"] = None
+        return state
 
     @staticmethod
     def pool(features: Tensor) -> Tensor:
