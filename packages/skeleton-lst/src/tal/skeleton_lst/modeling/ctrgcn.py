@@ -17,7 +17,7 @@ with ``strict=True``. The computation is the release's, rearranged for speed wit
 * in eval mode the BatchNorms are folded into the convolutions before them.
 
 Inference on the CPU (eval mode, no gradient, float32, not while ``torch.compile`` traces) goes instead
-through :mod:`tal.skeleton_lst.modeling.ctrgcn_inference`: standard ``(N, C, T, V)`` tensors, a few large
+through :mod:`tal.skeleton_lst.modeling.ctrgcn_inference`: joints-major features, a few large
 matrix products on weights prepared once (:meth:`TCNGCNUnit.inference_weights`, cached by
 :meth:`CTRGCN.inference_weights` until a parameter or buffer changes); ``CTRGCN.cpu_inference = False``
 turns it off.
@@ -613,11 +613,14 @@ class CTRGCN(nn.Module):
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)
         x = self.data_bn(x)
-        if self.uses_cpu_inference(x):
-            x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v).contiguous()
+        if self.uses_cpu_inference(x):  # joints-major (N*M, C + 1, V*T) buffers, see ctrgcn_inference
+            buffer = x.new_empty(n * m, c + 1, v * t)
+            buffer[:, :c].unflatten(2, (v, t)).copy_(x.view(n, m, v, c, t).transpose(2, 3).flatten(0, 1))
+            buffer[:, c] = 1.0
             for weights in self.inference_weights():
-                x = unit_forward(weights, x)
-            return x.view(n, m, x.shape[1], x.shape[2], v)
+                buffer = unit_forward(weights, buffer, t)
+                t = (t - 1) // weights.tcn.stride + 1
+            return buffer[:, :-1].unflatten(2, (v, t)).transpose(2, 3).unflatten(0, (n, m))
         x = x.view(n, m, v, c, t).permute(0, 1, 4, 2, 3).reshape(n * m, t, v, c).permute(0, 3, 1, 2)  # channels-last
         for unit in self.units():
             x = unit(x)
