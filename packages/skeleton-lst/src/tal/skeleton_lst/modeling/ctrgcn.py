@@ -459,10 +459,13 @@ class UnitGCN(nn.Module):
             assert isinstance(self.down, nn.Sequential)
             wd, bd = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
             down, bias = wd.flatten(1).contiguous(), shift + bd
+        w4 = torch.stack([c.conv4.weight.flatten(1) for c in convs]) * self.alpha  # (K, C, R)
+        b4 = torch.stack([c.conv4.bias for c in convs if c.conv4.bias is not None]) * self.alpha  # (K, C)
+        topology = torch.cat([2 * w4, (b4 - w4.sum(-1)).unsqueeze(-1), torch.ones_like(b4).unsqueeze(-1)], dim=-1)
         return GCNWeights(
-            query=query,
-            query_bias=query_bias.view(-1, 1),
-            topology=self._topology_weight(),
+            query=2 * query,
+            query_bias=2 * query_bias.view(-1, 1),
+            topology=topology,
             pa=self.PA.reshape(k, v * v),
             features=features.transpose(0, 1).reshape(-1, features.shape[-1]).contiguous(),
             down=down,

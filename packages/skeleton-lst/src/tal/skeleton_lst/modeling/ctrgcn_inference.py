@@ -6,6 +6,8 @@ eval mode, no gradient is recorded and the input is a float32/float64 CPU tensor
 (:meth:`TCNGCNUnit.inference_weights`: every BatchNorm folded, the subsets' 1x1 convolutions stacked,
 biases merged) and the computation is the release's, reordered:
 
+* ``tanh`` of the relations is ``2 sigmoid(2 d) - 1`` with the factors folded into the weights (torch's
+  ``tanh`` is several times slower than its ``sigmoid`` on the CPU);
 * features stay joints-major, ``(N, C, V, T)`` stored as ``(N, C + 1, V*T)`` buffers whose last row is
   ones, so that ``conv3`` of all subsets *and its bias* is one product ``W (C*K, C_in + 1) @ x``; its
   output ``(N, C, K, V, T)`` holds, for every sample, channel and subset, the ``(V, T)`` matrix the graph
@@ -39,8 +41,10 @@ __all__ = ["GCNWeights", "TCNWeights", "TemporalConvWeights", "UnitWeights", "re
 class GCNWeights:
     """One :class:`UnitGCN` in eval mode (``K`` subsets, ``R`` relation channels, ``C`` output channels).
 
-    ``query (2*K*R, C_in)``/``query_bias (2*K*R, 1)``: ``conv1`` then ``conv2`` of every subset;
-    ``topology (K, C, R + 2)``: ``[alpha * conv4.weight | alpha * conv4.bias | 1]`` per subset;
+    ``query (2*K*R, C_in)``/``query_bias (2*K*R, 1)``: twice ``conv1`` then ``conv2`` of every subset;
+    ``topology (K, C, R + 2)``: ``[2 alpha conv4.weight | alpha (conv4.bias - conv4.weight @ 1) | 1]`` per
+    subset (so that with ``s = sigmoid(2 conv1 - 2 conv2)``, ``topology @ [s; 1; PA]`` is the release's
+    ``alpha * conv4(tanh(conv1 - conv2)) + PA``, as ``tanh(d) = 2 sigmoid(2 d) - 1``);
     ``pa (K, V*V)``: the learned adjacencies; ``features (C*K, C_in + 1)``: ``conv3`` of every subset
     scaled by ``bn``, rows in (channel, subset) order, its bias (scaled) as the last column;
     ``down (C, C_in)`` or ``None``: the folded ``down`` branch; ``identity``: add the input instead;
@@ -135,7 +139,7 @@ def gcn_forward(w: GCNWeights, xb: Tensor, t: int) -> Tensor:
     # the relations extended by a row of ones and one of PA (see UnitGCN._topology_weight), subsets first
     rel = xb.new_empty(k, n, r2, v, v)
     torch.sub(q[:, 0, :, :, :, None].transpose(0, 1), q[:, 1, :, :, None, :].transpose(0, 1), out=rel[:, :, :r])
-    rel[:, :, :r].tanh_()
+    rel[:, :, :r].sigmoid_()  # tanh(d) = 2 sigmoid(2 d) - 1: the 2s and the -1 are in the weights
     rel[:, :, r] = 1.0
     rel[:, :, r + 1] = w.pa.view(k, 1, v, v)
     topology = torch.matmul(w.topology.unsqueeze(1), rel.view(k, n, r2, v * v)).view(k, n * c, v, v)
@@ -181,7 +185,7 @@ def tcn_forward(w: TCNWeights, g: Tensor, xb: Tensor, t: int) -> Tensor:
         out.add_(x.unflatten(2, (v, t)))
     elif w.residual is not None:
         sub = x.unflatten(2, (v, t))[:, :, :, ::s].reshape(n, -1, v * t_out) if s > 1 else x
-        out.add_(torch.matmul(w.residual, sub).view(n, c, v, t_out))
+        out_buffer[:, :c].baddbmm_(w.residual.expand(n, -1, -1), sub)
     out.relu_()
     return out_buffer
 
