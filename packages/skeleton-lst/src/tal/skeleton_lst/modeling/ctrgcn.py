@@ -602,7 +602,15 @@ class CTRGCN(nn.Module):
     def inference_weights(self) -> list[UnitWeights]:
         """Every unit's eval-mode weights, prepared once and kept until a parameter or buffer of a unit
         changes (in place, by loading a state dict, or by moving the model)."""
-        tensors = [t for unit in self.units() for t in (*unit.parameters(), *unit.buffers())]
+        # every tensor of every unit (the modules' own dicts: parameters() would take several times longer)
+        tensors = [
+            t
+            for unit in self.units()
+            for m in unit.modules()
+            for d in (m._parameters, m._buffers)
+            for t in d.values()
+            if t is not None
+        ]
         key = tuple((t.data_ptr(), t._version) for t in tensors)  # a new dtype or device is a new data_ptr
         if self._inference_cache is None or self._inference_cache[0] != key:
             with torch.inference_mode(False), torch.no_grad():
