@@ -17,6 +17,13 @@ from tal.skeleton_lst import build_model
 from tal.skeleton_lst.modeling.ctrgcn_inference import relu_max_pool
 
 
+def eval_model(name: str, num_class: int, dataset: str, modality: str, stats_shape: tuple[int, ...]):
+    """A randomised model (see ``randomise``) in eval mode, BatchNorm statistics from ``stats_shape`` inputs."""
+    model = build_model(name, num_class, dataset, modality)
+    randomise(model, stats_shape)
+    return model.eval()
+
+
 @pytest.mark.parametrize(
     "name,num_class,dataset,modality,shape",
     [
@@ -31,10 +38,9 @@ def test_cpu_inference_equals_einsum_oracle(name, num_class, dataset, modality, 
     """In float64 the matrix-product path and the release's per-subset einsum agree to rounding."""
     model = build_model(name, num_class, dataset, modality).double()
     randomise(model, (2, shape[1], max(shape[2], 8), *shape[3:]))  # statistics of more than one frame
-    model.eval()
     x = torch.randn(shape, dtype=torch.float64)
     with torch.no_grad():
-        assert model.uses_cpu_inference(x)
+        assert model.eval().uses_cpu_inference(x)
         got = model(x)
         want = ctrgcn_logits(model, model.apply_modality(x)) if name == "lst" else ctrgcn_logits(model, x)
     torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10)
@@ -42,9 +48,7 @@ def test_cpu_inference_equals_einsum_oracle(name, num_class, dataset, modality, 
 
 def test_cpu_inference_equals_module_forward_in_float32() -> None:
     """NTU shapes in float32 (the benchmark's): within 1e-5 of the modules' own eval forward."""
-    model = build_model("lst", 60, "ntu", "joint")
-    randomise(model, (4, 3, 64, 25, 2))
-    model.eval()
+    model = eval_model("lst", 60, "ntu", "joint", (4, 3, 64, 25, 2))
     x = torch.randn(2, 3, 64, 25, 2)
     with torch.inference_mode():
         fast = model(x)
@@ -55,9 +59,7 @@ def test_cpu_inference_equals_module_forward_in_float32() -> None:
 
 
 def test_prepared_weights_are_reused_and_rebuilt_when_parameters_change() -> None:
-    model = build_model("ctrgcn", 10, "ucla", "joint")
-    randomise(model, (2, 3, 8, 20, 1))
-    model.eval()
+    model = eval_model("ctrgcn", 10, "ucla", "joint", (2, 3, 8, 20, 1))
     x = torch.randn(2, 3, 8, 20, 1)
     with torch.no_grad():
         before = model(x)
@@ -71,9 +73,7 @@ def test_prepared_weights_are_reused_and_rebuilt_when_parameters_change() -> Non
         got = model(x)
     assert not torch.allclose(before, got)
     assert_scaled_close(got, want)
-    other = build_model("ctrgcn", 10, "ucla", "joint")
-    randomise(other, (2, 3, 8, 20, 1))
-    other.eval()
+    other = eval_model("ctrgcn", 10, "ucla", "joint", (2, 3, 8, 20, 1))
     model.load_state_dict(other.state_dict())  # copies into the same tensors
     with torch.no_grad():
         assert_scaled_close(model(x), other(x))
