@@ -16,7 +16,7 @@ with ``strict=True``. The computation is the release's, rearranged for speed wit
   ``UnitGCN.aggregation`` selects a path explicitly;
 * in eval mode the BatchNorms are folded into the convolutions before them.
 
-Inference on the CPU (eval mode, no gradient, float32, not while ``torch.compile`` traces) goes instead
+Inference on the CPU (eval mode, no gradient, float32/float64, not while ``torch.compile`` traces) goes instead
 through :mod:`tal.skeleton_lst.modeling.ctrgcn_inference`: joints-major features, a few large
 matrix products on weights prepared once (:meth:`TCNGCNUnit.inference_weights`, cached by
 :meth:`CTRGCN.inference_weights` until a parameter or buffer changes); ``CTRGCN.cpu_inference = False``
@@ -141,13 +141,12 @@ class TemporalConv(nn.Module):
     def inference_weights(self, extra_bias: Tensor) -> TemporalConvWeights:
         """The folded convolution, ``extra_bias (C,)`` added to its bias."""
         weight, bias = fold_batchnorm(self.conv, self.bn)
-        pair = cast(tuple[int, int], self.conv.padding)
         return TemporalConvWeights(
             weight.contiguous(),
             bias + extra_bias,
-            pair,
-            cast(tuple[int, int], self.conv.stride),
-            cast(tuple[int, int], self.conv.dilation),
+            padding=cast(tuple[int, int], self.conv.padding),
+            stride=cast(tuple[int, int], self.conv.stride),
+            dilation=cast(tuple[int, int], self.conv.dilation),
         )
 
 
@@ -265,7 +264,7 @@ class MultiScaleTemporalConv(nn.Module):
         if joint == len(folded):  # the last branch's bias also carries the residual's
             entry_biases[3] = entry_biases[3] + extras[3]
         pool = _typed(branches[self.num_dilated][3], nn.MaxPool2d)
-        if (pool.kernel_size, pool.padding) not in (((3, 1), (1, 0)), ((3, 1), [1, 0])):
+        if (pool.kernel_size, pool.padding) != ((3, 1), (1, 0)):  # as MultiScaleTemporalConv builds it
             raise ValueError(f"the CPU inference path pools (3, 1) windows padded by (1, 0), not {pool}")
         scale, shift = bn_affine(_typed(branches[self.num_dilated][4], _BN))
         strided, strided_bias = None, None
