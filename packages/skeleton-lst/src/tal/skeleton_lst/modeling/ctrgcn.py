@@ -458,9 +458,9 @@ class UnitGCN(nn.Module):
             assert isinstance(self.down, nn.Sequential)
             wd, bd = fold_batchnorm(_typed(self.down[0], nn.Conv2d), _typed(self.down[1], _BN))
             down, bias = wd.flatten(1).contiguous(), shift + bd
-        w4 = torch.stack([c.conv4.weight.flatten(1) for c in convs]) * self.alpha  # (K, C, R)
-        b4 = torch.stack([c.conv4.bias for c in convs if c.conv4.bias is not None]) * self.alpha  # (K, C)
-        topology = torch.cat([2 * w4, (b4 - w4.sum(-1)).unsqueeze(-1), torch.ones_like(b4).unsqueeze(-1)], dim=-1)
+        # [alpha w4 | alpha b4 | 1] rewritten for sigmoid relations: tanh(d) = 2 sigmoid(2 d) - 1
+        w4, b4, ones = self._topology_weight().split([self.rel_channels, 1, 1], dim=-1)
+        topology = torch.cat([2 * w4, b4 - w4.sum(-1, keepdim=True), ones], dim=-1)
         return GCNWeights(
             query=2 * query,
             query_bias=2 * query_bias.view(-1, 1),

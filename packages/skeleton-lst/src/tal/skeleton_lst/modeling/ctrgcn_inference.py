@@ -136,7 +136,7 @@ def gcn_forward(w: GCNWeights, xb: Tensor, t: int) -> Tensor:
     r = r2 - 2
     x = xb[:, :c_in]
     q = torch.baddbmm(w.query_bias, w.query.expand(n, -1, -1), x.unflatten(2, (v, t)).mean(3)).view(n, 2, k, r, v)
-    # the relations extended by a row of ones and one of PA (see UnitGCN._topology_weight), subsets first
+    # sigmoid relations extended by a row of ones and one of PA (see GCNWeights.topology), subsets first
     rel = xb.new_empty(k, n, r2, v, v)
     torch.sub(q[:, 0, :, :, :, None].transpose(0, 1), q[:, 1, :, :, None, :].transpose(0, 1), out=rel[:, :, :r])
     rel[:, :, :r].sigmoid_()  # tanh(d) = 2 sigmoid(2 d) - 1: the 2s and the -1 are in the weights
